@@ -1,0 +1,1 @@
+"""sview: street-level images to LSOA inequality deciles, as Dagster assets."""

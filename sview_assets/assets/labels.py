@@ -1,0 +1,85 @@
+"""Label stage: image locations from the postcode directory, and per-LSOA outcome deciles."""
+
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from ..outcomes import OUTCOME_KEYS
+from ..settings import SviewSettings
+from ..sources.files import DEFAULT_SOURCE_FILES, POSTCODE_FILE
+from ..sources.labels import build_lsoa_labels
+from ..sources.postcodes import read_postcode_locations
+from ..metadata import preview
+from ..outcomes import CENSUS, EXTRA, INCOME, IOD
+
+GROUP = "labels"
+
+
+class PostcodeConfig(dg.Config):
+    postcode_file: str = Field(default=POSTCODE_FILE, description="Postcode directory CSV under data/<city>/raw/ (pcd, oa11, lsoa11, msoa11, lat, long, img_id).")
+
+
+class LabelSourcesConfig(dg.Config):
+    iod_file: str = Field(default=DEFAULT_SOURCE_FILES[IOD], description="Indices of Deprivation domain ranks CSV under raw/ (2015 or 2019 layout).")
+    census_file: str = Field(default=DEFAULT_SOURCE_FILES[CENSUS], description="Census 2011 LSOA counts CSV under raw/ (GEO_CODE, GEO_TYP2, count columns).")
+    income_file: str = Field(default=DEFAULT_SOURCE_FILES[INCOME], description="Household income CSV under raw/ (Code, Mean 2012/13, Median 2012/13); London only.")
+    extra_file: str = Field(default=DEFAULT_SOURCE_FILES[EXTRA], description="Extra outcomes CSV under raw/ (lsoa11 plus one column per extra outcome).")
+
+
+@dg.asset(group_name=GROUP, kinds={"duckdb", "pandas"})
+def postcode_locations(context: dg.AssetExecutionContext, config: PostcodeConfig, settings: SviewSettings) -> pd.DataFrame:
+    """One row per image location (img_id) with its postcode, output area, LSOA, MSOA and coordinates.
+
+    Read from the ONS Postcode Directory CSV in `data/<city>/raw/`; rows without an img_id are
+    counted and left out. Stored in the city's DuckDB warehouse as table `postcode_locations`.
+    """
+    paths = settings.paths
+    paths.root.mkdir(parents=True, exist_ok=True)
+    result = read_postcode_locations(paths.raw / config.postcode_file)
+    frame = result.locations
+    context.add_output_metadata(
+        {
+            "locations": len(frame),
+            "lsoas": int(frame["lsoa11"].nunique()),
+            "msoas": int(frame["msoa11"].nunique()),
+            "rows_without_image": result.rows_without_image,
+            "source_file": dg.MetadataValue.path(str(paths.raw / config.postcode_file)),
+            "preview": preview(frame),
+        }
+    )
+    return frame
+
+
+@dg.asset(group_name=GROUP, kinds={"duckdb", "pandas"})
+def lsoa_labels(
+    context: dg.AssetExecutionContext,
+    config: LabelSourcesConfig,
+    settings: SviewSettings,
+    postcode_locations: pd.DataFrame,
+) -> pd.DataFrame:
+    """Raw value and within-city decile of every outcome for every LSOA of the city (long table).
+
+    Decile 1 is always the most deprived tenth of the city's LSOAs (lowest income, highest share of
+    bad health, rank 1 of a deprivation domain). Deciles are cut over the LSOAs that have image
+    locations, so national files can be used as they are. A missing source file is skipped and listed.
+    """
+    raw = settings.paths.raw
+    files = {IOD: raw / config.iod_file, CENSUS: raw / config.census_file, INCOME: raw / config.income_file, EXTRA: raw / config.extra_file}
+    build = build_lsoa_labels(files, postcode_locations["lsoa11"].tolist())
+    for source, path in build.sources_missing.items():
+        context.log.warning(f"label source {source!r} not found at {path}; its outcomes are skipped")
+    labels = build.labels
+    counts = labels.groupby("outcome")["lsoa11"].count()
+    context.add_output_metadata(
+        {
+            "rows": len(labels),
+            "lsoas": int(labels["lsoa11"].nunique()),
+            "outcomes": dg.MetadataValue.json({k: int(counts.get(k, 0)) for k in OUTCOME_KEYS}),
+            "sources_read": dg.MetadataValue.json(build.sources_read),
+            "sources_missing": dg.MetadataValue.json(build.sources_missing),
+            "city_lsoas_without_label": dg.MetadataValue.json(build.lsoas_without_labels),
+            "preview": preview(labels),
+        }
+    )
+    return labels

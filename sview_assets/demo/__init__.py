@@ -1,0 +1,1 @@
+"""A synthetic demo city written in the real input formats, with a known ground truth."""

@@ -1,0 +1,151 @@
+"""Write a demo city under ``<city>/raw/`` in the real file formats.
+
+Files: Indices of Deprivation 2015 domain ranks (with LSOAs from outside the
+city, as the national file has), Census 2011 LSOA counts, London-style
+household income, an extra-outcomes CSV with the negative control, the
+postcode directory with img_id, image batches as zip archives, and
+``ground_truth.csv`` with the latent factors.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ..files import atomic_path
+from ..outcomes import OUTCOMES, outcomes_from, CENSUS, IOD, INCOME, EXTRA
+from ..sources.files import DEFAULT_SOURCE_FILES, POSTCODE_FILE
+from .geography import CitySpec, deprivation_scores, lsoa_table, locations_table
+from .render import HEADINGS, render_scene
+
+GROUND_TRUTH_FILE = "ground_truth.csv"
+NATIONAL_EXTRA_LSOAS = 0.25
+
+
+def _iod_frame(scores: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """IoD ranks across the city plus 'rest of the country' LSOAs (rank 1 = most deprived)."""
+    n_extra = int(len(scores) * NATIONAL_EXTRA_LSOAS)
+    others = pd.DataFrame({"lsoa11": [f"E01{800000 + i:06d}" for i in range(1, n_extra + 1)]})
+    frame = pd.DataFrame({"LSOA code (2011)": pd.concat([scores["lsoa11"], others["lsoa11"]], ignore_index=True)})
+    frame["LSOA name (2011)"] = [f"Demo {code[-4:]}" for code in frame["LSOA code (2011)"]]
+    frame["Local Authority District code (2013)"] = "E09900001"
+    frame["Local Authority District name (2013)"] = "Demo City"
+    for outcome in outcomes_from(IOD):
+        score = np.concatenate([scores[outcome.key].to_numpy(), rng.standard_normal(n_extra)])
+        ranks = pd.Series(-score).rank(method="first").astype(int)
+        frame[outcome.columns[0]] = ranks.to_numpy()
+    return frame.sample(frac=1.0, random_state=int(rng.integers(1 << 31))).reset_index(drop=True)
+
+
+def _census_frame(scores: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Census-style counts whose shares follow the latent scores."""
+    frame = pd.DataFrame({"GEO_CODE": scores["lsoa11"], "GEO_LABEL": [f"Demo {c[-4:]}" for c in scores["lsoa11"]]})
+    frame["GEO_TYPE"] = "LSOA"
+    frame["GEO_TYP2"] = "LSOADZ"
+    n = len(scores)
+    for outcome in outcomes_from(CENSUS):
+        total = rng.integers(600, 1100, size=n)
+        frame[outcome.denominator] = total
+        share = scores[outcome.key].to_numpy()
+        counts = rng.binomial(total, share)
+        split = rng.uniform(0.3, 0.7, size=n) if len(outcome.columns) > 1 else np.ones(n)
+        first = np.round(counts * split).astype(int)
+        frame[outcome.columns[0]] = first
+        if len(outcome.columns) > 1:
+            frame[outcome.columns[1]] = counts - first
+    return frame
+
+
+def _income_frame(scores: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame({"Code": scores["lsoa11"], "Names": [f"Demo {c[-4:]}" for c in scores["lsoa11"]]})
+    for outcome in outcomes_from(INCOME):
+        frame[outcome.columns[0]] = np.round(scores[outcome.key].to_numpy(), -1).astype(int)
+    return frame
+
+
+def _extra_frame(scores: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame({"lsoa11": scores["lsoa11"]})
+    for outcome in outcomes_from(EXTRA):
+        frame[outcome.columns[0]] = np.round(scores[outcome.key].to_numpy(), 5)
+    return frame
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def _png_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _write_batches(spec: CitySpec, lsoas: pd.DataFrame, locations: pd.DataFrame, images_dir: Path, progress) -> list[Path]:
+    """Render four headings per location into one zip archive per batch."""
+    by_lsoa = lsoas.set_index("lsoa11")
+    written = []
+    n_batches = (len(locations) + spec.batch_size - 1) // spec.batch_size
+    for b in range(n_batches):
+        chunk = locations.iloc[b * spec.batch_size : (b + 1) * spec.batch_size]
+        path = images_dir / f"batch_{b:03d}.zip"
+        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+            for loc in chunk.itertuples():
+                area = by_lsoa.loc[loc.lsoa11]
+                for k, heading in enumerate(HEADINGS):
+                    rng = np.random.default_rng([spec.seed, loc.img_id, k])
+                    pixels = render_scene(
+                        affluence=area["affluence"] + 0.35 * loc.local_noise,
+                        greenery=area["greenery"] + 0.35 * rng.standard_normal(),
+                        density=area["density"] + 0.25 * loc.local_noise,
+                        style_seed=int(area["style"]),
+                        rng=rng,
+                        width=spec.image_width,
+                        height=spec.image_height,
+                    )
+                    archive.writestr(f"{loc.img_id}_{heading}.png", _png_bytes(pixels))
+        written.append(path)
+        progress(f"image batch {b + 1}/{n_batches}: {path.name} ({len(chunk)} locations)")
+    return written
+
+
+def generate_city(raw_dir: Path, spec: CitySpec = CitySpec(), progress=print) -> dict[str, Path]:
+    """Write every demo input under ``raw_dir`` and return the paths written.
+
+    Deterministic: the same spec gives byte-identical CSVs and images.
+    """
+    raw_dir = Path(raw_dir)
+    rng = np.random.default_rng(spec.seed)
+    lsoas = lsoa_table(spec, rng)
+    scores = deprivation_scores(lsoas, rng)
+    locations = locations_table(spec, lsoas, rng)
+
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    frames = {
+        IOD: _iod_frame(scores, rng),
+        CENSUS: _census_frame(scores, rng),
+        INCOME: _income_frame(scores),
+        EXTRA: _extra_frame(scores),
+    }
+    for source, frame in frames.items():
+        path = raw_dir / DEFAULT_SOURCE_FILES[source]
+        _write_csv(frame, path)
+        written[source] = path
+    directory = locations[["pcd", "oa11", "lsoa11", "msoa11", "lat", "long", "img_id"]]
+    written["postcodes"] = raw_dir / POSTCODE_FILE
+    _write_csv(directory, written["postcodes"])
+    truth = lsoas.merge(scores.rename(columns={o.key: f"latent_{o.key}" for o in OUTCOMES}), on="lsoa11")
+    written["ground_truth"] = raw_dir / GROUND_TRUTH_FILE
+    _write_csv(truth, written["ground_truth"])
+    progress(f"wrote label files and postcode directory for {len(lsoas)} LSOAs, {len(locations)} locations")
+    images_dir = raw_dir / "images"
+    images_dir.mkdir(exist_ok=True)
+    for path in _write_batches(spec, lsoas, locations, images_dir, progress):
+        written[path.stem] = path
+    return written

@@ -1,0 +1,131 @@
+"""The demo city's areas: LSOAs on a grid, smooth latent factors, and the outcomes they drive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.ndimage import gaussian_filter
+
+FACTORS = ("affluence", "greenery", "density", "control")
+
+
+@dataclass(frozen=True)
+class CitySpec:
+    """Size and seed of a demo city."""
+
+    n_lsoas: int = 100
+    n_locations: int = 600
+    seed: int = 7
+    batch_size: int = 100
+    image_width: int = 320
+    image_height: int = 240
+
+    def __post_init__(self) -> None:
+        if self.n_lsoas < 20:
+            raise ValueError("n_lsoas must be at least 20 (two LSOAs per decile).")
+        if self.n_locations < 2 * self.n_lsoas:
+            raise ValueError("n_locations must be at least twice n_lsoas so every LSOA has locations.")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1.")
+
+
+def _smooth_field(rng: np.random.Generator, side: int, sigma: float) -> np.ndarray:
+    """A standardised, spatially smooth random field on a side x side grid."""
+    field = gaussian_filter(rng.standard_normal((side, side)), sigma=sigma, mode="reflect")
+    return (field - field.mean()) / field.std()
+
+
+def lsoa_table(spec: CitySpec, rng: np.random.Generator) -> pd.DataFrame:
+    """One row per LSOA: codes, grid cell, centre, latent factors and a visual style."""
+    side = int(np.ceil(np.sqrt(spec.n_lsoas)))
+    fields = {name: _smooth_field(rng, side, sigma=1.6) for name in FACTORS}
+    cells = [(i // side, i % side) for i in range(spec.n_lsoas)]
+    rows = []
+    for number, (gy, gx) in enumerate(cells, start=1):
+        rows.append(
+            {
+                "lsoa11": f"E01{900000 + number:06d}",
+                "msoa11": f"E02{900000 + (gy // 2) * side + gx // 2 + 1:06d}",
+                "grid_x": gx,
+                "grid_y": gy,
+                "lat": 51.40 + 0.01 * gy,
+                "long": -0.20 + 0.015 * gx,
+                **{name: float(fields[name][gy, gx]) for name in FACTORS},
+                "style": int(rng.integers(0, 1_000_000)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def deprivation_scores(lsoas: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Latent outcome values per LSOA: higher means more deprived, except incomes.
+
+    Outcomes are correlated the way real ones are (income, employment and
+    education move together; crime and overcrowding follow density), each with
+    its own noise. ``control`` is its own field and is never drawn in images.
+    """
+    a, g, d = (lsoas[f].to_numpy() for f in ("affluence", "greenery", "density"))
+    n = len(lsoas)
+
+    def noise(scale: float) -> np.ndarray:
+        return scale * rng.standard_normal(n)
+
+    return pd.DataFrame(
+        {
+            "lsoa11": lsoas["lsoa11"],
+            "income": -a + noise(0.25),
+            "employment": -0.9 * a + 0.2 * d + noise(0.35),
+            "education": -0.85 * a + noise(0.35),
+            "health": -0.7 * a + 0.3 * d + noise(0.4),
+            "crime": 0.6 * d - 0.5 * a + noise(0.4),
+            "housing_services": 0.5 * d - 0.3 * a + noise(0.5),
+            "living_environment": 0.6 * d - 0.7 * g + noise(0.3),
+            "mean_income": np.exp(10.6 + 0.3 * a + noise(0.05)),
+            "median_income": np.exp(10.35 + 0.32 * a + noise(0.06)),
+            "bad_health": _sigmoid(-2.6 - 0.45 * a + 0.2 * d + noise(0.1)),
+            "overcrowding": _sigmoid(-2.0 + 0.7 * d - 0.4 * a + noise(0.15)),
+            "unemployment": _sigmoid(-3.0 - 0.55 * a + noise(0.12)),
+            "low_qualifications": _sigmoid(-0.9 - 0.6 * a + noise(0.12)),
+            "control": lsoas["control"].to_numpy() + noise(0.2),
+        }
+    )
+
+
+def demo_postcode(img_id: int) -> str:
+    """A unique postcode in the 7-character directory layout, e.g. ``'DM1 0AB'``."""
+    district, rest = divmod(img_id, 2600)
+    sector, unit = divmod(rest, 676)
+    outward = f"DM{district + 1}"
+    return f"{outward:<4}{sector}{chr(65 + unit // 26)}{chr(65 + unit % 26)}"
+
+
+def locations_table(spec: CitySpec, lsoas: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Image locations: every LSOA gets at least two, the rest are spread at random."""
+    n = len(lsoas)
+    counts = np.full(n, 2) + rng.multinomial(spec.n_locations - 2 * n, np.full(n, 1.0 / n))
+    rows = []
+    img_id = 0
+    for i, lsoa in lsoas.iterrows():
+        for k in range(counts[i]):
+            dx, dy = rng.uniform(-0.5, 0.5, size=2)
+            quadrant = int(dx > 0) + 2 * int(dy > 0)
+            rows.append(
+                {
+                    "img_id": img_id,
+                    "pcd": demo_postcode(img_id),
+                    "oa11": f"E00{(900000 + 4 * i + quadrant) % 1_000_000:06d}",
+                    "lsoa11": lsoa["lsoa11"],
+                    "msoa11": lsoa["msoa11"],
+                    "lat": round(lsoa["lat"] + 0.01 * dy, 6),
+                    "long": round(lsoa["long"] + 0.015 * dx, 6),
+                    "local_noise": float(rng.standard_normal()),
+                }
+            )
+            img_id += 1
+    return pd.DataFrame(rows)

@@ -1,0 +1,25 @@
+"""Helpers that turn results into Dagster UI metadata."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import dagster as dg
+import pandas as pd
+
+
+def preview(frame: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
+    """First rows of a table as markdown."""
+    return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))
+
+
+def figure_markdown(figure) -> dg.MetadataValue:
+    """A matplotlib figure as an inline PNG in markdown metadata."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    return dg.MetadataValue.md(f"![plot](data:image/png;base64,{encoded})")

@@ -1,0 +1,1 @@
+"""Plain NumPy/TensorFlow code of the method: no Dagster imports here."""

@@ -1,0 +1,34 @@
+"""Keep TensorFlow to the cores this process may use."""
+
+from __future__ import annotations
+
+import os
+
+THREADS_ENV = "SVIEW_TF_THREADS"
+
+
+def available_cores() -> int:
+    """Cores this process may run on, or ``$SVIEW_TF_THREADS`` when set."""
+    if os.environ.get(THREADS_ENV):
+        return max(1, int(os.environ[THREADS_ENV]))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def configure_tensorflow_threads() -> int:
+    """Limit TensorFlow's op thread pools to the available cores; return that number.
+
+    TensorFlow only accepts this before its runtime starts; later calls in the
+    same process keep the first setting, which was made by this function too.
+    """
+    import tensorflow as tf
+
+    cores = available_cores()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cores)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, cores))
+    except RuntimeError:
+        pass
+    return cores

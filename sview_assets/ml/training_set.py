@@ -1,0 +1,119 @@
+"""The city's HDF5 training set, built by streaming per-batch feature files.
+
+Layout: ``features [N, 4, 4096]`` float32 chunked by rows; ``img_id``,
+``pcd``, ``oa11``, ``lsoa11``, ``msoa11`` [N]; ``deciles [N, K]`` int8 with
+attribute ``outcomes`` naming the K columns (0 = no label for that outcome).
+Memory is bounded by ``rows_per_chunk`` rows of features, not by N.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from ..files import atomic_path
+from .feature_store import FEATURES, IMG_ID
+
+LOCATION_COLUMNS = ("img_id", "pcd", "oa11", "lsoa11", "msoa11")
+DECILES = "deciles"
+ROW_CHUNK = 16
+
+
+@dataclass
+class TrainingSetSummary:
+    path: Path
+    rows: int
+    lsoas: int
+    outcomes: list[str]
+    dropped: dict[str, int] = field(default_factory=dict)
+    size_bytes: int = 0
+
+
+def wide_deciles(lsoa_labels: pd.DataFrame) -> pd.DataFrame:
+    """LSOA x outcome decile table from the long label table (0 where an outcome has no label)."""
+    wide = lsoa_labels.pivot(index="lsoa11", columns="outcome", values="decile")
+    return wide.fillna(0).astype("int8")
+
+
+def build_training_set(
+    path: Path,
+    feature_files: list[Path],
+    locations: pd.DataFrame,
+    lsoa_labels: pd.DataFrame,
+    rows_per_chunk: int = 512,
+) -> TrainingSetSummary:
+    """Join features with locations and deciles, writing rows batch file by batch file."""
+    deciles = wide_deciles(lsoa_labels)
+    outcomes = list(deciles.columns)
+    table = locations.set_index("img_id")
+    seen_ids: set[int] = set()
+    dropped = {"not_in_postcode_directory": 0, "lsoa_without_labels": 0, "duplicate_img_id": 0}
+    string = h5py.string_dtype("utf-8")
+    total = 0
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as out:
+        feats = out.create_dataset(FEATURES, shape=(0, 4, 4096), maxshape=(None, 4, 4096), dtype="float32", chunks=(ROW_CHUNK, 4, 4096))
+        columns = {
+            name: out.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.int64 if name == "img_id" else string)
+            for name in LOCATION_COLUMNS
+        }
+        labels = out.create_dataset(DECILES, shape=(0, len(outcomes)), maxshape=(None, len(outcomes)), dtype="int8")
+        labels.attrs["outcomes"] = outcomes
+        for feature_file in feature_files:
+            with h5py.File(feature_file, "r") as src:
+                ids = src[IMG_ID][()]
+                for start in range(0, len(ids), rows_per_chunk):
+                    chunk_ids = ids[start : start + rows_per_chunk]
+                    keep = np.zeros(len(chunk_ids), dtype=bool)
+                    for i, img_id in enumerate(chunk_ids.tolist()):
+                        if img_id in seen_ids:
+                            dropped["duplicate_img_id"] += 1
+                        elif img_id not in table.index:
+                            dropped["not_in_postcode_directory"] += 1
+                        elif table.at[img_id, "lsoa11"] not in deciles.index:
+                            dropped["lsoa_without_labels"] += 1
+                        else:
+                            keep[i] = True
+                            seen_ids.add(img_id)
+                    if not keep.any():
+                        continue
+                    block = src[FEATURES][start : start + len(chunk_ids)][keep]
+                    kept_ids = chunk_ids[keep]
+                    rows = table.loc[kept_ids]
+                    n = len(kept_ids)
+                    for dataset in (feats, labels, *columns.values()):
+                        dataset.resize(total + n, axis=0)
+                    feats[total : total + n] = block
+                    columns["img_id"][total : total + n] = kept_ids
+                    for name in LOCATION_COLUMNS[1:]:
+                        columns[name][total : total + n] = rows[name].astype(str).to_numpy(dtype=object)
+                    labels[total : total + n] = deciles.loc[rows["lsoa11"]].to_numpy()
+                    total += n
+        lsoas = len(set(columns["lsoa11"].asstr()[()])) if total else 0
+    dropped["no_features"] = int(len(set(table.index) - seen_ids))
+    return TrainingSetSummary(path, total, lsoas, outcomes, dropped, path.stat().st_size)
+
+
+@dataclass(frozen=True)
+class TrainingTable:
+    """The training set's location and label columns (not the features)."""
+
+    locations: pd.DataFrame
+    outcomes: list[str]
+
+    def deciles(self, outcome: str) -> np.ndarray:
+        return self.locations[f"decile_{outcome}"].to_numpy()
+
+
+def read_training_table(path: Path) -> TrainingTable:
+    """Location columns and deciles of a training set, row-aligned with its features."""
+    with h5py.File(path, "r") as handle:
+        frame = pd.DataFrame({name: handle[name].asstr()[()] if name != "img_id" else handle[name][()] for name in LOCATION_COLUMNS})
+        outcomes = [o.decode() if isinstance(o, bytes) else str(o) for o in handle[DECILES].attrs["outcomes"]]
+        deciles = handle[DECILES][()]
+    for k, outcome in enumerate(outcomes):
+        frame[f"decile_{outcome}"] = deciles[:, k].astype(np.int64)
+    return TrainingTable(frame, outcomes)

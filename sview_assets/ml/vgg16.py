@@ -1,0 +1,169 @@
+"""Keras VGG16 truncated at ``fc1`` (the paper's fc6), with weights from a file or a seed.
+
+Weights sources:
+
+* a Keras HDF5 file such as ``vgg16_weights_tf_dim_ordering_tf_kernels.h5``
+  (layer groups with a ``weight_names`` attribute), read with h5py;
+* the ``vgg16.npy`` of the original TensorFlow code (a dict of
+  ``conv1_1 .. fc8 -> [kernel, bias]``), read with a restricted unpickler that
+  can only build NumPy arrays, so a crafted file cannot run code;
+* no file: seeded random He-normal weights. Features from these are NOT
+  ImageNet features; every output made with them says ``random (seed N)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+FC6_LAYER = "fc1"
+FEATURE_DIM = 4096
+IMAGE_SIZE = 224
+CONV_BLOCKS = ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
+KERAS_LAYERS = tuple(f"block{b}_conv{i}" for b, n in CONV_BLOCKS for i in range(1, n + 1)) + (FC6_LAYER,)
+NPY_LAYERS = tuple(f"conv{b}_{i}" for b, n in CONV_BLOCKS for i in range(1, n + 1)) + ("fc6",)
+MODEL_DESCRIPTION = "keras.applications.VGG16 (include_top) truncated at layer fc1 (fc6, 4096-D, after ReLU)"
+
+
+class WeightsFileError(ValueError):
+    """A weights file is missing, unreadable or does not fit VGG16."""
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Where the extractor's weights came from, for metadata and feature files."""
+
+    source: str
+    sha256: str
+    is_random: bool
+
+
+def weights_checksum(arrays: list[np.ndarray]) -> str:
+    """SHA-256 over the weights in layer order (shape and bytes), whatever the file format."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(str(array.shape).encode())
+        digest.update(np.ascontiguousarray(array, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def random_weights(shapes: list[tuple[int, ...]], seed: int) -> list[np.ndarray]:
+    """He-normal kernels and zero biases, so activations keep their scale through 14 layers."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for shape in shapes:
+        if len(shape) == 1:
+            arrays.append(np.zeros(shape, dtype=np.float32))
+        else:
+            fan_in = int(np.prod(shape[:-1]))
+            arrays.append(rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in)))
+    return arrays
+
+
+def _check_pair(path: Path, layer: str, arrays: list[np.ndarray], expected: list[tuple[int, ...]]) -> list[np.ndarray]:
+    if len(arrays) != 2:
+        raise WeightsFileError(f"{path}: layer {layer!r} has {len(arrays)} weight arrays, expected 2 (kernel and bias).")
+    for array, shape in zip(arrays, expected):
+        if tuple(array.shape) != tuple(shape):
+            raise WeightsFileError(
+                f"{path}: layer {layer!r} has weights of shape {tuple(array.shape)}, VGG16 needs {tuple(shape)}. "
+                "Is this a VGG16 file with its top (fc layers) and channels-last kernels?"
+            )
+    return [np.asarray(a, dtype=np.float32) for a in arrays]
+
+
+def read_keras_h5(path: Path, expected: dict[str, list[tuple[int, ...]]]) -> list[np.ndarray]:
+    """Kernels and biases for each VGG16 layer up to fc1 from a Keras HDF5 weights file."""
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise WeightsFileError(f"{path}: not an HDF5 file ({exc}).") from None
+    with handle:
+        root = handle["model_weights"] if "model_weights" in handle else handle
+        arrays = []
+        for layer, shapes in expected.items():
+            if layer not in root:
+                hint = " It may be the 'notop' file; fc6 needs the full file with the fc layers." if layer == FC6_LAYER else ""
+                raise WeightsFileError(f"{path}: no weights for VGG16 layer {layer!r}.{hint}")
+            group = root[layer]
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
+            if not names:
+                raise WeightsFileError(f"{path}: layer group {layer!r} has no 'weight_names' attribute; not a Keras weights file.")
+            arrays += _check_pair(path, layer, [group[n][()] for n in names], shapes)
+        return arrays
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that can build NumPy arrays, lists and dicts, and nothing else."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only NumPy arrays are allowed")
+
+
+def read_original_npy(path: Path, expected: dict[str, list[tuple[int, ...]]]) -> list[np.ndarray]:
+    """Kernels and biases from the original code's ``vgg16.npy`` (names conv1_1 .. fc6)."""
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = reader(handle)
+            if dtype != np.dtype(object) or shape != ():
+                raise WeightsFileError(f"{path}: expected a saved dict of layer weights, found an array {dtype} {shape}.")
+            loaded = _ArraysOnlyUnpickler(handle, encoding="latin1").load()
+    except (ValueError, pickle.UnpicklingError, EOFError) as exc:
+        if isinstance(exc, WeightsFileError):
+            raise
+        raise WeightsFileError(f"{path}: not a readable vgg16.npy weights file ({exc}).") from None
+    table = loaded.item() if isinstance(loaded, np.ndarray) else loaded
+    if not isinstance(table, dict):
+        raise WeightsFileError(f"{path}: expected a dict of layer weights, found {type(table).__name__}.")
+    arrays = []
+    for npy_name, (keras_name, shapes) in zip(NPY_LAYERS, expected.items()):
+        key = npy_name if npy_name in table else npy_name.encode()
+        if key not in table:
+            raise WeightsFileError(f"{path}: no weights for layer {npy_name!r} (VGG16 {keras_name}).")
+        arrays += _check_pair(path, npy_name, list(table[key]), shapes)
+    return arrays
+
+
+def build_fc6_extractor(weights_file: str | None = None, seed: int = 0):
+    """A Keras model mapping preprocessed 224x224 BGR images to fc1 activations, and its weights info."""
+    import keras
+
+    full = keras.applications.VGG16(weights=None, include_top=True)
+    layers = {name: full.get_layer(name) for name in KERAS_LAYERS}
+    expected = {name: [tuple(w.shape) for w in layer.weights] for name, layer in layers.items()}
+    if weights_file:
+        path = Path(weights_file)
+        if not path.is_file():
+            raise WeightsFileError(f"{path}: weights file not found. Set SVIEW_VGG16_WEIGHTS to an existing file, or unset it for random weights.")
+        if path.suffix.lower() == ".npy":
+            arrays, kind = read_original_npy(path, expected), "vgg16.npy"
+        else:
+            arrays, kind = read_keras_h5(path, expected), "keras h5"
+        info_source = f"{kind}: {path.name}"
+    else:
+        arrays = random_weights([s for shapes in expected.values() for s in shapes], seed)
+        info_source = f"random (seed {seed})"
+    position = 0
+    for name, layer in layers.items():
+        layer.set_weights(arrays[position : position + 2])
+        position += 2
+    model = keras.Model(full.inputs, layers[FC6_LAYER].output, name="vgg16_fc6")
+    return model, WeightsInfo(info_source, weights_checksum(arrays), is_random=not weights_file)

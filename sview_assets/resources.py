@@ -1,0 +1,52 @@
+"""Resources: storage settings, the VGG16 extractor, and the DuckDB warehouse.
+
+Tests build the same resources rooted in a temporary folder; nothing here
+reads the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from dagster_duckdb_pandas import DuckDBPandasIOManager
+from pydantic import Field
+
+from .settings import SviewSettings
+
+WEIGHTS_ENV = "SVIEW_VGG16_WEIGHTS"
+WAREHOUSE_SCHEMA = "main"
+
+
+class Vgg16Resource(dg.ConfigurableResource):
+    """How to build the fc6 feature extractor."""
+
+    weights_file: str = Field(
+        default="",
+        description=(
+            "Path to VGG16 ImageNet weights: Keras 'vgg16_weights_tf_dim_ordering_tf_kernels.h5' or the original "
+            f"code's 'vgg16.npy'. Empty: seeded RANDOM weights (demo only). Default: ${WEIGHTS_ENV}."
+        ),
+    )
+    random_seed: int = Field(default=0, description="Seed of the random weights used when no weights file is given.")
+    locations_per_batch: int = Field(default=8, description="Locations (x4 images) per model call.")
+
+    @classmethod
+    def from_env(cls) -> "Vgg16Resource":
+        return cls(weights_file=os.environ.get(WEIGHTS_ENV, ""))
+
+    def build(self):
+        """The Keras extractor and a :class:`~sview_assets.ml.vgg16.WeightsInfo`."""
+        from .ml.vgg16 import build_fc6_extractor
+
+        return build_fc6_extractor(self.weights_file or None, self.random_seed)
+
+
+def warehouse_resources(settings: SviewSettings) -> dict[str, object]:
+    """The DuckDB I/O manager (tables) and resource (SQL) of a city's warehouse."""
+    database = str(settings.paths.warehouse)
+    return {
+        "io_manager": DuckDBPandasIOManager(database=database, schema=WAREHOUSE_SCHEMA),
+        "duckdb": DuckDBResource(database=database),
+    }
