@@ -28,6 +28,20 @@ def atomic_path(final: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def write_bytes_if_changed(final: Path, data: bytes) -> bool:
+    """Atomically write ``data`` unless ``final`` already holds exactly it; return whether it wrote.
+
+    Leaving identical files alone keeps their modification time, so batch
+    fingerprints (and the features derived from them) stay valid.
+    """
+    final = Path(final)
+    if final.is_file() and final.stat().st_size == len(data) and final.read_bytes() == data:
+        return False
+    with atomic_path(final) as tmp:
+        tmp.write_bytes(data)
+    return True
+
+
 @contextmanager
 def atomic_directory(final: Path) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success swap it in for ``final``.

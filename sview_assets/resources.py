@@ -6,6 +6,7 @@ reads the current directory.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import dagster as dg
@@ -37,10 +38,23 @@ class Vgg16Resource(dg.ConfigurableResource):
         return cls(weights_file=os.environ.get(WEIGHTS_ENV, ""))
 
     def build(self):
-        """The Keras extractor and a :class:`~sview_assets.ml.vgg16.WeightsInfo`."""
-        from .ml.vgg16 import build_fc6_extractor
+        """The Keras extractor and a :class:`~sview_assets.ml.vgg16.WeightsInfo` (reused within a process)."""
+        stamp = None
+        if self.weights_file and os.path.isfile(self.weights_file):
+            stat = os.stat(self.weights_file)
+            stamp = (stat.st_size, stat.st_mtime_ns)
+        return _cached_extractor(self.weights_file or None, self.random_seed, stamp)
 
-        return build_fc6_extractor(self.weights_file or None, self.random_seed)
+
+@functools.lru_cache(maxsize=1)
+def _cached_extractor(weights_file: str | None, seed: int, file_stamp: tuple[int, int] | None):
+    """Building VGG16 costs seconds; runs in one process (``make demo``) share the last one built.
+
+    ``file_stamp`` (size, mtime) is part of the key so a replaced weights file is read again.
+    """
+    from .ml.vgg16 import build_fc6_extractor
+
+    return build_fc6_extractor(weights_file, seed)
 
 
 def warehouse_resources(settings: SviewSettings) -> dict[str, object]:

@@ -110,6 +110,7 @@ def vgg16_features(
     group_name=GROUP,
     deps=[vgg16_features],
     kinds={"hdf5"},
+    automation_condition=dg.AutomationCondition.eager(),
     check_specs=[dg.AssetCheckSpec(TRAINING_SET_ALIGNED, asset="training_set", blocking=True, description="Rows are unique img_ids whose LSOA and deciles match lsoa_labels.")],
 )
 def training_set(

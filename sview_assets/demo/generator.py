@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..files import atomic_path
-from ..outcomes import OUTCOMES, outcomes_from, CENSUS, IOD, INCOME, EXTRA
+from ..files import write_bytes_if_changed
+from ..outcomes import CENSUS, EXTRA, INCOME, IOD, OUTCOMES, outcomes_from
 from ..sources.files import DEFAULT_SOURCE_FILES, POSTCODE_FILE
 from .geography import CitySpec, deprivation_scores, lsoa_table, locations_table
 from .render import HEADINGS, render_scene
@@ -76,8 +76,7 @@ def _extra_frame(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+    write_bytes_if_changed(path, frame.to_csv(index=False).encode())
 
 
 def _png_bytes(pixels: np.ndarray) -> bytes:
@@ -94,7 +93,8 @@ def _write_batches(spec: CitySpec, lsoas: pd.DataFrame, locations: pd.DataFrame,
     for b in range(n_batches):
         chunk = locations.iloc[b * spec.batch_size : (b + 1) * spec.batch_size]
         path = images_dir / f"batch_{b:03d}.zip"
-        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
             for loc in chunk.itertuples():
                 area = by_lsoa.loc[loc.lsoa11]
                 for k, heading in enumerate(HEADINGS):
@@ -108,7 +108,9 @@ def _write_batches(spec: CitySpec, lsoas: pd.DataFrame, locations: pd.DataFrame,
                         width=spec.image_width,
                         height=spec.image_height,
                     )
-                    archive.writestr(f"{loc.img_id}_{heading}.png", _png_bytes(pixels))
+                    info = zipfile.ZipInfo(f"{loc.img_id}_{heading}.png", date_time=(2011, 3, 27, 0, 0, 0))
+                    archive.writestr(info, _png_bytes(pixels))
+        write_bytes_if_changed(path, buffer.getvalue())
         written.append(path)
         progress(f"image batch {b + 1}/{n_batches}: {path.name} ({len(chunk)} locations)")
     return written

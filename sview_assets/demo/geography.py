@@ -16,7 +16,7 @@ class CitySpec:
     """Size and seed of a demo city."""
 
     n_lsoas: int = 100
-    n_locations: int = 600
+    n_locations: int = 500
     seed: int = 7
     batch_size: int = 100
     image_width: int = 320
@@ -27,6 +27,8 @@ class CitySpec:
             raise ValueError("n_lsoas must be at least 20 (two LSOAs per decile).")
         if self.n_locations < 2 * self.n_lsoas:
             raise ValueError("n_locations must be at least twice n_lsoas so every LSOA has locations.")
+        if self.image_width < 160 or self.image_height < 120:
+            raise ValueError("images must be at least 160x120 pixels for the street scene to fit.")
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1.")
 
@@ -37,10 +39,23 @@ def _smooth_field(rng: np.random.Generator, side: int, sigma: float) -> np.ndarr
     return (field - field.mean()) / field.std()
 
 
+def _orthogonalised(field: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
+    """``field`` with its least-squares projection on ``others`` removed, restandardised.
+
+    The negative control must not correlate with any visible factor by chance,
+    or a model could "recover" it through them.
+    """
+    design = np.column_stack([np.ones(field.size)] + [o.ravel() for o in others])
+    coefficients, *_ = np.linalg.lstsq(design, field.ravel(), rcond=None)
+    residual = field.ravel() - design @ coefficients
+    return (residual / residual.std()).reshape(field.shape)
+
+
 def lsoa_table(spec: CitySpec, rng: np.random.Generator) -> pd.DataFrame:
     """One row per LSOA: codes, grid cell, centre, latent factors and a visual style."""
     side = int(np.ceil(np.sqrt(spec.n_lsoas)))
     fields = {name: _smooth_field(rng, side, sigma=1.6) for name in FACTORS}
+    fields["control"] = _orthogonalised(fields["control"], [fields[f] for f in FACTORS if f != "control"])
     cells = [(i // side, i % side) for i in range(spec.n_lsoas)]
     rows = []
     for number, (gy, gx) in enumerate(cells, start=1):

@@ -94,7 +94,7 @@ def render_scene(
 
     paint = 0.45 + 0.55 * _sigmoid(1.5 * affluence)
     for _ in range(rng.poisson(1 + 4 * _sigmoid(1.5 * density))):
-        cx, cy = rng.uniform(-20, width), rng.uniform(road_top + 2, height - 22)
+        cx, cy = rng.uniform(-20, width), rng.uniform(road_top + 2, max(road_top + 3, height - 22))
         body = rng.uniform(40, 255, size=3) * paint
         _rect(img, int(cx), int(cy), int(cx + 46), int(cy + 16), body)
         _rect(img, int(cx + 8), int(cy - 9), int(cx + 36), int(cy), body * 0.8)

@@ -1,0 +1,50 @@
+# sview: `make demo` runs the whole pipeline on the demo city, `make test` runs the tests.
+# Every target creates .venv and installs the project into it when missing or outdated.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export DAGSTER_HOME := $(CURDIR)/data/.dagster
+DEMO_RAW := $(CURDIR)/data/demo/raw
+UI_PORT ?= 3000
+
+.PHONY: install demo demo-city test test-fast ui bench clean-demo instance
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+instance:
+	@mkdir -p $(DAGSTER_HOME)
+	@test -f $(DAGSTER_HOME)/dagster.yaml || cp instance/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+demo-city: install
+	@if [ -f $(DEMO_RAW)/postcode_directory.csv ]; then echo "demo city already in $(DEMO_RAW) (make clean-demo to regenerate)"; \
+	else SVIEW_CITY=demo $(BIN)/python -m sview_assets.demo; fi
+
+# The demo trains with fewer epochs than the defaults so that it ends in about 10 minutes on 2 cores.
+DEMO_TRAINING ?= --epochs 12 --patience 4
+
+demo: install instance demo-city
+	SVIEW_CITY=demo $(BIN)/python -m sview_assets.pipeline $(DEMO_TRAINING)
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+ui: install instance
+	$(BIN)/dagster dev --host 127.0.0.1 --port $(UI_PORT) --workspace workspace.yaml
+
+bench: install
+	$(BIN)/python benchmarks/feature_extraction.py
+	$(BIN)/python benchmarks/training.py
+
+clean-demo:
+	rm -rf data/demo

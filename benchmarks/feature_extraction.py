@@ -1,0 +1,118 @@
+"""Feature-extraction throughput, measured side by side in one run.
+
+(a) the tf.data pipeline from PNG files on disk (parallel decode/resize, prefetch, batched model calls);
+(b) the model alone on batches already decoded and preprocessed (the compute ceiling);
+(c) a sequential baseline like the original code: decode and resize one location's four images
+    with PIL, then one model call per location.
+
+Prints JSON: images/s for each, the ratios a/b (target >= 0.9) and a/c (target >= 1.25), and peak RSS.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from _common import emit, peak_rss_mb  # noqa: E402
+
+
+def write_images(folder: Path, locations: int, width: int, height: int) -> list[list[str]]:
+    from sview_assets.demo.render import HEADINGS, render_scene
+
+    paths = []
+    for img_id in range(locations):
+        row = []
+        for k, heading in enumerate(HEADINGS):
+            rng = np.random.default_rng([img_id, k])
+            pixels = render_scene(affluence=rng.normal(), greenery=rng.normal(), density=rng.normal(), style_seed=img_id, rng=rng, width=width, height=height)
+            path = folder / f"{img_id}_{heading}.png"
+            Image.fromarray(pixels).save(path)
+            row.append(str(path))
+        paths.append(row)
+    return paths
+
+
+def sequential_location(model, paths: list[str]) -> np.ndarray:
+    """The original code's way: PIL decode, resize shorter side to 224, centre crop, one call per location."""
+    batch = []
+    for path in paths:
+        image = Image.open(path).convert("RGB")
+        scale = 224 / min(image.size)
+        image = image.resize((max(224, round(image.width * scale)), max(224, round(image.height * scale))), Image.BILINEAR)
+        left, top = (image.width - 224) // 2, (image.height - 224) // 2
+        array = np.asarray(image.crop((left, top, left + 224, top + 224)), dtype=np.float32)
+        batch.append(array[..., ::-1] - np.array([103.939, 116.779, 123.68], np.float32))
+    return model(np.stack(batch), training=False).numpy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--locations", type=int, default=48, help="locations (x4 images) per measurement")
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=240)
+    args = parser.parse_args()
+
+    import tensorflow as tf
+
+    from sview_assets.ml.extract import extract_features
+    from sview_assets.ml.preprocess import load_and_preprocess
+    from sview_assets.ml.threads import configure_tensorflow_threads
+    from sview_assets.ml.vgg16 import build_fc6_extractor
+
+    cores = configure_tensorflow_threads()
+    model, weights = build_fc6_extractor(None, seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_images(Path(tmp), args.locations, args.width, args.height)
+        images = 4 * args.locations
+        ids = list(range(args.locations))
+        extract_features(model, ids[:2], paths[:2])  # warm-up: trace the model and the pipeline once
+
+        start = time.perf_counter()
+        result = extract_features(model, ids, paths)
+        pipeline = images / (time.perf_counter() - start)
+        assert result.failed == []
+
+        decoded = tf.stack([load_and_preprocess(tf.constant(p)) for row in paths for p in row])
+        infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        infer(decoded[:32])
+        start = time.perf_counter()
+        for first in range(0, images, 32):
+            infer(decoded[first : first + 32]).numpy()
+        model_only = images / (time.perf_counter() - start)
+
+        sequential_location(model, paths[0])
+        start = time.perf_counter()
+        for row in paths:
+            sequential_location(model, row)
+        sequential = images / (time.perf_counter() - start)
+
+    emit(
+        {
+            "benchmark": "feature_extraction",
+            "images": images,
+            "image_size": f"{args.width}x{args.height}",
+            "tensorflow_threads": cores,
+            "weights": weights.source,
+            "images_per_second": {
+                "a_pipeline_from_files": round(pipeline, 2),
+                "b_model_on_decoded_batches": round(model_only, 2),
+                "c_sequential_per_location": round(sequential, 2),
+            },
+            "ratio_a_over_b": round(pipeline / model_only, 3),
+            "ratio_a_over_c": round(pipeline / sequential, 3),
+            "targets": {"a_over_b": 0.9, "a_over_c": 1.25},
+            "peak_rss_mb": peak_rss_mb(),
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

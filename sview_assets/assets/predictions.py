@@ -1,0 +1,90 @@
+"""Prediction stage: location and LSOA predictions and metrics per outcome, in DuckDB."""
+
+import dagster as dg
+import pandas as pd
+
+from ..metadata import figure_markdown, preview
+from ..ml.aggregate import METHODS, aggregate_lsoas
+from ..ml.metrics import confusion_matrix, decile_metrics
+from ..ml.ordinal import predicted_decile
+from ..partitions import outcome_partitions
+from ..settings import SviewSettings
+from .training import ordinal_model, read_out_of_fold
+
+GROUP = "predictions"
+OUTCOME_PARTITION = {"partition_expr": "outcome"}
+EAGER = dg.AutomationCondition.eager()
+
+
+@dg.asset(group_name=GROUP, partitions_def=outcome_partitions, deps=[ordinal_model], metadata=OUTCOME_PARTITION, kinds={"duckdb", "pandas"}, automation_condition=EAGER)
+def location_predictions(context: dg.AssetExecutionContext, settings: SviewSettings) -> pd.DataFrame:
+    """Out-of-fold score, predicted decile (most probable class), true decile and fold for every location.
+
+    Table `location_predictions`; one partition per outcome (column `outcome`), so re-running an
+    outcome replaces exactly its rows.
+    """
+    outcome = context.partition_key
+    oof = read_out_of_fold(settings, outcome)
+    frame = pd.DataFrame(
+        {
+            "outcome": outcome,
+            "img_id": oof["img_id"].astype("int64"),
+            "pcd": oof["pcd"],
+            "lsoa11": oof["lsoa11"],
+            "fold": oof["fold"].astype("int64"),
+            "score": oof["score"].astype("float64"),
+            "predicted_decile": predicted_decile(oof["score"].to_numpy()).astype("int64"),
+            "true_decile": oof["true_decile"].astype("int64"),
+        }
+    )
+    exact = float((frame["predicted_decile"] == frame["true_decile"]).mean())
+    context.add_output_metadata({"locations": len(frame), "location_exact_accuracy": round(exact, 3), "preview": preview(frame)})
+    return frame
+
+
+@dg.asset(group_name=GROUP, partitions_def=outcome_partitions, metadata=OUTCOME_PARTITION, kinds={"duckdb", "pandas"}, automation_condition=EAGER)
+def lsoa_predictions(context: dg.AssetExecutionContext, location_predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per LSOA: locations, mean out-of-fold score, predicted and true decile, by two aggregation methods.
+
+    `method = 'score_mean'`: LSOA mean score cut into deciles across LSOAs (the paper's README).
+    `method = 'decile_mean'`: location scores cut into deciles, then the LSOA mean rounded (the
+    original aggregation code). Table `lsoa_predictions`, one partition per outcome.
+    """
+    outcome = context.partition_key
+    frame = aggregate_lsoas(location_predictions)
+    frame.insert(0, "outcome", outcome)
+    context.add_output_metadata({"lsoas": int(frame["lsoa11"].nunique()), "preview": preview(frame)})
+    return frame
+
+
+@dg.asset(group_name=GROUP, partitions_def=outcome_partitions, metadata=OUTCOME_PARTITION, kinds={"duckdb", "pandas"}, automation_condition=EAGER)
+def model_metrics(context: dg.AssetExecutionContext, lsoa_predictions: pd.DataFrame, postcode_locations: pd.DataFrame) -> pd.DataFrame:
+    """LSOA-level agreement of predicted and true deciles, per aggregation method.
+
+    Kendall's tau-b, exact accuracy, within-one-decile accuracy, mean absolute decile error and
+    number of LSOAs; the confusion matrices and a map of predicted vs true deciles are plots in the
+    metadata. Table `model_metrics`, one partition per outcome; see the `metrics_summary` view.
+    """
+    from ..plots import confusion_heatmap, decile_map
+
+    outcome = context.partition_key
+    centroids = postcode_locations.groupby("lsoa11")[["lat", "long"]].mean()
+    rows, plots = [], {}
+    for method in METHODS:
+        part = lsoa_predictions[lsoa_predictions["method"] == method]
+        metrics = decile_metrics(part["predicted_decile"].to_numpy(), part["true_decile"].to_numpy())
+        rows.append({"outcome": outcome, "method": method, **metrics})
+        plots[f"confusion_{method}"] = figure_markdown(confusion_heatmap(confusion_matrix(part["predicted_decile"], part["true_decile"]), f"{outcome} ({method})"))
+        if method == METHODS[0]:
+            located = part.join(centroids, on="lsoa11")
+            plots["map_score_mean"] = figure_markdown(decile_map(located, f"{outcome}: true vs predicted LSOA deciles"))
+    frame = pd.DataFrame(rows)
+    context.add_output_metadata(
+        {
+            **{f"kendall_tau_b_{r['method']}": round(r["kendall_tau_b"], 4) for r in rows},
+            **{f"accuracy_{r['method']}": round(r["accuracy"], 4) for r in rows},
+            "metrics": preview(frame),
+            **plots,
+        }
+    )
+    return frame

@@ -1,0 +1,113 @@
+"""Model stage: one ordinal model per outcome with LSOA-grouped cross-validation."""
+
+import json
+from dataclasses import asdict
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from ..metadata import figure_markdown
+from ..ml.cross_validation import OUT_OF_FOLD_FILE, TRAINING_FILE, TrainSettings
+from ..partitions import outcome_partitions
+from ..settings import SviewSettings
+from .features import TENSORFLOW_TAG, training_set
+
+GROUP = "models"
+SCORES_USABLE = "scores_finite_and_varied"
+_DEFAULTS = TrainSettings()
+
+
+class TrainConfig(dg.Config):
+    """Hyper-parameters of one outcome's training; the same seed and data give the same scores."""
+
+    epochs: int = Field(default=_DEFAULTS.epochs, description="Most epochs per model (early stopping may end sooner).")
+    batch_size: int = Field(default=_DEFAULTS.batch_size, description="Locations per class-balanced mini-batch.")
+    learning_rate: float = Field(default=_DEFAULTS.learning_rate, description="Adam learning rate.")
+    noise_std: float = Field(default=_DEFAULTS.noise_std, description="Std of Gaussian noise added to standardised features in training only.")
+    folds: int = Field(default=_DEFAULTS.folds, description="Cross-validation folds (grouped by LSOA, stratified by decile).")
+    seed: int = Field(default=_DEFAULTS.seed, description="Seed of folds, weights, noise and batch order.")
+    patience: int = Field(default=_DEFAULTS.patience, description="Epochs without validation improvement before stopping (best weights kept).")
+    validation_fraction: float = Field(default=_DEFAULTS.validation_fraction, description="Share of the training folds' LSOAs held out for early stopping.")
+    chunk_rows: int = Field(default=_DEFAULTS.chunk_rows, description="Rows per HDF5 read when streaming features.")
+    memory_budget_mb: float = Field(default=_DEFAULTS.memory_budget_mb, description="Train from RAM when a model's training features fit this many MiB; stream from disk above it.")
+
+    def to_settings(self) -> TrainSettings:
+        return TrainSettings(**self.model_dump())
+
+
+def score_check(scores: np.ndarray) -> dg.AssetCheckResult:
+    """Passes when every out-of-fold score is finite and they are not all the same."""
+    finite = np.isfinite(scores)
+    spread = float(np.std(scores[finite])) if finite.any() else 0.0
+    return dg.AssetCheckResult(
+        check_name=SCORES_USABLE,
+        passed=bool(finite.all()) and spread > 1e-6,
+        metadata={"non_finite_scores": int((~finite).sum()), "score_std": spread, "scores": int(len(scores))},
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=outcome_partitions,
+    deps=[training_set],
+    kinds={"keras", "tensorflow"},
+    automation_condition=dg.AutomationCondition.eager(),
+    op_tags=TENSORFLOW_TAG,
+    check_specs=[dg.AssetCheckSpec(SCORES_USABLE, asset="ordinal_model", blocking=True, description="Out-of-fold scores are finite and not constant; blocks predictions otherwise.")],
+)
+def ordinal_model(context: dg.AssetExecutionContext, config: TrainConfig, settings: SviewSettings):
+    """Ordinal network for one outcome: one model per cross-validation fold plus a final model on all locations.
+
+    Saved under `data/<city>/models/<outcome>/` as `fold_<k>.keras` and `final.keras`, with
+    `out_of_fold.csv` (fold assignment and out-of-fold score per location) and `training.json`
+    (hyper-parameters and loss curves). The folder is replaced as a whole, so a failed run leaves
+    the previous models in place. A blocking check stops non-finite or constant scores.
+    """
+    from ..files import atomic_directory
+    from ..ml.cross_validation import train_outcome
+    from ..ml.threads import configure_tensorflow_threads
+
+    cores = configure_tensorflow_threads()
+    outcome = context.partition_key
+    paths = settings.paths
+    if not paths.training_set.is_file():
+        raise FileNotFoundError(f"{paths.training_set} does not exist; materialize training_set first.")
+    cfg = config.to_settings()
+    with atomic_directory(paths.model_dir(outcome)) as folder:
+        result = train_outcome(paths.training_set, outcome, cfg, folder, log=context.log.info)
+    runs = [asdict(r) for r in result.runs]
+    seconds = sum(r["seconds"] for r in runs)
+    yield dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(paths.model_dir(outcome))),
+            "locations": len(result.out_of_fold),
+            "lsoas": int(result.out_of_fold["lsoa11"].nunique()),
+            "training_seconds": round(seconds, 1),
+            "samples_per_second": round(float(np.mean([r["samples_per_second"] for r in runs])), 1),
+            "epochs_per_model": dg.MetadataValue.json({("final" if r["fold"] < 0 else f"fold_{r['fold']}"): r["epochs_run"] for r in runs}),
+            "hyperparameters": dg.MetadataValue.json(asdict(cfg)),
+            "tensorflow_threads": cores,
+            "training_curves": figure_markdown(_curves(runs, outcome)),
+        }
+    )
+    yield score_check(result.out_of_fold["score"].to_numpy())
+
+
+def _curves(runs, outcome):
+    from ..plots import training_curves
+
+    return training_curves(runs, f"{outcome}: loss per epoch")
+
+
+def read_out_of_fold(settings: SviewSettings, outcome: str) -> pd.DataFrame:
+    """The out-of-fold table the model stage wrote for ``outcome``."""
+    path = settings.paths.model_dir(outcome) / OUT_OF_FOLD_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; materialize ordinal_model[{outcome}] first.")
+    return pd.read_csv(path, dtype={"pcd": str, "lsoa11": str})
+
+
+def read_training_record(settings: SviewSettings, outcome: str) -> dict:
+    return json.loads((settings.paths.model_dir(outcome) / TRAINING_FILE).read_text())

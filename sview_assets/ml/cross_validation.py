@@ -1,0 +1,230 @@
+"""Train one outcome: k LSOA-grouped folds for out-of-fold scores, then a final model on all rows."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .folds import lsoa_folds, validation_split
+from .ordinal_network import shared_network
+from .streaming import balanced_multiplicity, feature_moments, ordered_batches, read_rows, training_batches
+from .training_set import read_training_table
+
+OUT_OF_FOLD_FILE = "out_of_fold.csv"
+TRAINING_FILE = "training.json"
+FINAL = -1
+VALIDATION_BATCH = 256
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyper-parameters of one outcome's training (mirrored by the asset's Dagster config)."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    noise_std: float = 0.05
+    folds: int = 5
+    seed: int = 0
+    patience: int = 5
+    validation_fraction: float = 0.1
+    chunk_rows: int = 256
+    memory_budget_mb: float = 1024.0
+
+
+@dataclass
+class ModelRun:
+    """History and throughput of one trained model (a fold, or the final model)."""
+
+    fold: int
+    train_rows: int
+    epochs_run: int
+    best_epoch: int
+    seconds: float
+    samples_per_second: float
+    in_memory: bool = False
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+
+
+@dataclass
+class OutcomeTraining:
+    """Out-of-fold scores for every labelled location, and how each model trained."""
+
+    out_of_fold: pd.DataFrame
+    runs: list[ModelRun]
+
+
+def _dataset(generator_fn, with_labels: bool, dim: int):
+    import tensorflow as tf
+
+    x_spec = tf.TensorSpec((None, 4, dim), tf.float32)
+    signature = (x_spec, tf.TensorSpec((None,), tf.int32)) if with_labels else x_spec
+    return tf.data.Dataset.from_generator(generator_fn, output_signature=signature).prefetch(2)
+
+
+def fits_in_memory(n_rows: int, budget_mb: float, dim: int = 4096) -> bool:
+    """Whether ``n_rows`` locations of features fit the in-memory budget."""
+    return n_rows * 4 * dim * 4 <= budget_mb * 2**20
+
+
+def in_memory_dataset(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: TrainSettings, rng: np.random.Generator, epochs: int):
+    """Mini-batches gathered inside the TensorFlow graph from features held in RAM.
+
+    The class-balanced, shuffled row order of every epoch is drawn up front
+    (plus one spare epoch so Keras never runs short), so no Python runs per step.
+    """
+    import tensorflow as tf
+
+    order = np.argsort(rows)
+    features = tf.constant(read_rows(path, rows[order], cfg.chunk_rows))
+    labels = tf.constant(deciles[order].astype(np.int32))
+    epochs_of_rows = [rng.permutation(np.repeat(np.arange(len(rows)), balanced_multiplicity(deciles[order], rng))) for _ in range(epochs + 1)]
+    index = np.concatenate(epochs_of_rows)
+    minimum = (epochs + 1) * int(np.ceil(len(rows) / cfg.batch_size)) * cfg.batch_size
+    if len(index) < minimum:
+        index = np.concatenate([index, rng.integers(0, len(rows), minimum - len(index))])
+    dataset = tf.data.Dataset.from_tensor_slices(index).batch(cfg.batch_size)
+    return dataset.map(lambda i: (tf.gather(features, i), tf.gather(labels, i))).prefetch(2)
+
+
+def streamed_dataset(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: TrainSettings, rng: np.random.Generator, dim: int):
+    """Endless class-balanced mini-batches read from disk slab by slab."""
+
+    def batches():
+        while True:
+            yield from training_batches(path, rows, deciles, batch_size=cfg.batch_size, rng=rng, chunk_rows=cfg.chunk_rows)
+
+    return _dataset(batches, True, dim)
+
+
+def validation_stream(path: Path, rows: np.ndarray, deciles: np.ndarray, chunk_rows: int):
+    """The validation rows in file order with their deciles, repeated (one pass per epoch)."""
+    order = np.argsort(rows)
+    sorted_rows, sorted_y = rows[order], deciles[order].astype(np.int32)
+    while True:
+        offset = 0
+        for x in ordered_batches(path, sorted_rows, batch_size=VALIDATION_BATCH, chunk_rows=chunk_rows):
+            yield x, sorted_y[offset : offset + len(x)]
+            offset += len(x)
+
+
+def fit_model(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows: np.ndarray, val_deciles: np.ndarray, cfg: TrainSettings, seed: int, fold: int):
+    """Train one model on ``rows`` with early stopping on ``val_rows``; return it and its run record.
+
+    The returned model is the process's shared network: save or use it before the next fit.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    mean, variance = feature_moments(path, rows, cfg.chunk_rows * 4)
+    model = shared_network(int(mean.shape[0]), cfg.noise_std, cfg.learning_rate).reset(mean, variance, seed)
+    rng = np.random.default_rng(seed)
+    dim = int(mean.shape[0])
+    in_memory = fits_in_memory(len(rows) + len(val_rows), cfg.memory_budget_mb, dim)
+    if in_memory:
+        train = in_memory_dataset(path, rows, deciles, cfg, rng, cfg.epochs)
+        val_order = np.argsort(val_rows)
+        validation = (read_rows(path, val_rows[val_order], cfg.chunk_rows), val_deciles[val_order].astype(np.int32))
+        validation_steps = None
+    else:
+        train = streamed_dataset(path, rows, deciles, cfg, rng, dim)
+        validation = _dataset(lambda: validation_stream(path, val_rows, val_deciles, cfg.chunk_rows), True, dim)
+        validation_steps = int(np.ceil(len(val_rows) / VALIDATION_BATCH))
+    steps = max(1, int(np.ceil(len(rows) / cfg.batch_size)))
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
+    start = time.perf_counter()
+    history = model.fit(
+        train,
+        validation_data=validation,
+        epochs=cfg.epochs,
+        steps_per_epoch=steps,
+        validation_steps=validation_steps,
+        validation_batch_size=VALIDATION_BATCH if in_memory else None,
+        callbacks=[stop],
+        verbose=0,
+    )
+    seconds = time.perf_counter() - start
+    losses = [float(v) for v in history.history["loss"]]
+    val_losses = [float(v) for v in history.history.get("val_loss", [])]
+    run = ModelRun(
+        fold=fold,
+        train_rows=len(rows),
+        epochs_run=len(losses),
+        best_epoch=int(np.argmin(val_losses)) + 1 if val_losses else len(losses),
+        seconds=round(seconds, 3),
+        samples_per_second=round(steps * cfg.batch_size * len(losses) / max(seconds, 1e-9), 1),
+        in_memory=in_memory,
+        loss=losses,
+        val_loss=val_losses,
+    )
+    return model, run
+
+
+def predict_scores(model, path: Path, rows: np.ndarray, chunk_rows: int = 256) -> np.ndarray:
+    """Model scores for ``rows`` (any order), streamed in row order."""
+    order = np.argsort(rows)
+    scores = np.empty(len(rows), dtype=np.float64)
+    out = []
+    for x in ordered_batches(path, rows[order], batch_size=256, chunk_rows=chunk_rows):
+        out.append(np.asarray(model(x, training=False)).reshape(-1))
+    scores[order] = np.concatenate(out) if out else np.zeros(0)
+    return scores
+
+
+def train_outcome(path: Path, outcome: str, cfg: TrainSettings, out_dir: Path, log: Callable[[str], None] = print) -> OutcomeTraining:
+    """Cross-validate and train ``outcome`` from the training set at ``path``; save models into ``out_dir``.
+
+    Writes ``fold_<k>.keras`` for each fold, ``final.keras`` trained on every
+    labelled location, ``out_of_fold.csv`` (img_id, pcd, lsoa11, fold, score,
+    true decile) and ``training.json`` (settings and histories).
+    """
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    table = read_training_table(path)
+    if outcome not in table.outcomes:
+        raise KeyError(f"Outcome {outcome!r} has no labels in {path} (outcomes there: {', '.join(table.outcomes)}).")
+    frame = table.locations
+    all_deciles = table.deciles(outcome)
+    labelled = np.flatnonzero(all_deciles > 0)
+    if len(labelled) == 0:
+        raise ValueError(f"No location in {path} has a label for {outcome!r}.")
+    lsoa = frame["lsoa11"].to_numpy()[labelled]
+    deciles = all_deciles[labelled]
+    folds = lsoa_folds(lsoa, deciles, cfg.folds, cfg.seed)
+    scores = np.full(len(labelled), np.nan)
+    runs = []
+    for fold in range(cfg.folds):
+        train_mask = folds != fold
+        val_mask = validation_split(lsoa[train_mask], cfg.validation_fraction, cfg.seed + 1000 + fold)
+        train_rows, val_rows = labelled[train_mask][~val_mask], labelled[train_mask][val_mask]
+        model, run = fit_model(path, train_rows, deciles[train_mask][~val_mask], val_rows, deciles[train_mask][val_mask], cfg, cfg.seed + fold, fold)
+        scores[~train_mask] = predict_scores(model, path, labelled[~train_mask], cfg.chunk_rows)
+        model.save(out_dir / f"fold_{fold}.keras")
+        runs.append(run)
+        log(f"{outcome}: fold {fold + 1}/{cfg.folds} trained on {run.train_rows} locations, {run.epochs_run} epochs, {run.samples_per_second:.0f} samples/s")
+    val_mask = validation_split(lsoa, cfg.validation_fraction, cfg.seed + 999)
+    final, run = fit_model(path, labelled[~val_mask], deciles[~val_mask], labelled[val_mask], deciles[val_mask], cfg, cfg.seed + 10_000, FINAL)
+    final.save(out_dir / "final.keras")
+    runs.append(run)
+    log(f"{outcome}: final model trained on {run.train_rows} locations, {run.epochs_run} epochs")
+    out_of_fold = pd.DataFrame(
+        {
+            "img_id": frame["img_id"].to_numpy()[labelled],
+            "pcd": frame["pcd"].to_numpy()[labelled],
+            "lsoa11": lsoa,
+            "fold": folds,
+            "score": scores,
+            "true_decile": deciles,
+        }
+    )
+    out_of_fold.to_csv(out_dir / OUT_OF_FOLD_FILE, index=False)
+    (out_dir / TRAINING_FILE).write_text(json.dumps({"outcome": outcome, "settings": asdict(cfg), "runs": [asdict(r) for r in runs]}, indent=1))
+    return OutcomeTraining(out_of_fold, runs)

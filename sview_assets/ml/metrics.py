@@ -1,0 +1,32 @@
+"""Agreement between predicted and true LSOA deciles."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import kendalltau
+
+N_DECILES = 10
+
+
+def decile_metrics(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """Kendall's tau-b, exact and within-one-decile accuracy, mean absolute decile error, count."""
+    predicted = np.asarray(predicted, dtype=np.int64)
+    true = np.asarray(true, dtype=np.int64)
+    if len(predicted) != len(true) or len(true) == 0:
+        raise ValueError("need equally long, non-empty decile arrays")
+    error = np.abs(predicted - true)
+    tau = kendalltau(predicted, true, variant="b").statistic if len(true) > 1 else float("nan")
+    return {
+        "kendall_tau_b": float(tau),
+        "accuracy": float(np.mean(error == 0)),
+        "within_one_accuracy": float(np.mean(error <= 1)),
+        "mean_absolute_error": float(np.mean(error)),
+        "n_lsoas": int(len(true)),
+    }
+
+
+def confusion_matrix(predicted: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Counts ``[true - 1, predicted - 1]`` over deciles 1..10."""
+    matrix = np.zeros((N_DECILES, N_DECILES), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(true) - 1, np.asarray(predicted) - 1), 1)
+    return matrix

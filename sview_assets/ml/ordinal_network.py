@@ -1,0 +1,99 @@
+"""The Keras side of the ordinal model: layers, and one compiled network reused across fits.
+
+Tracing Keras' train and test functions costs seconds per new model, more
+than training a fold of a city-sized set. :class:`OrdinalNetwork` therefore
+builds and compiles the network once per process and *resets* it before each
+fit: fresh seeded initial weights, the fold's standardisation statistics, a
+zeroed optimizer state and a re-seeded noise layer. A reset network is
+indistinguishable from a newly built one with the same seed.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import keras
+import numpy as np
+
+from .ordinal import HIDDEN_AFTER_MEAN, HIDDEN_PER_HEADING, ordinal_loss
+
+
+@keras.saving.register_keras_serializable(package="sview")
+class FeatureStandardization(keras.layers.Layer):
+    """(x - mean) / sqrt(variance) per feature, with the statistics stored as (non-trainable) weights."""
+
+    def __init__(self, dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.dim = int(dim)
+
+    def build(self, input_shape):
+        self.mean = self.add_weight(shape=(self.dim,), initializer="zeros", trainable=False, name="mean")
+        self.variance = self.add_weight(shape=(self.dim,), initializer="ones", trainable=False, name="variance")
+
+    def call(self, inputs):
+        return (inputs - self.mean) * keras.ops.rsqrt(self.variance)
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim}
+
+
+def build_ordinal_model(dim: int, *, noise_std: float, learning_rate: float, n_headings: int = 4) -> keras.Model:
+    """Compiled model [B, headings, dim] -> score [B, 1]: shared per-heading MLP, mean over headings, head."""
+    inputs = keras.Input((n_headings, dim), name="features")
+    x = FeatureStandardization(dim, name="standardise")(inputs)
+    x = keras.layers.GaussianNoise(noise_std, seed=0, name="input_noise")(x)
+    for units in HIDDEN_PER_HEADING:
+        x = keras.layers.Dense(units, name=f"heading_dense_{units}")(x)
+        x = keras.layers.BatchNormalization(name=f"heading_bn_{units}")(x)
+        x = keras.layers.ReLU(name=f"heading_relu_{units}")(x)
+    x = keras.layers.GlobalAveragePooling1D(name="mean_over_headings")(x)
+    x = keras.layers.Dense(HIDDEN_AFTER_MEAN, name="dense_64")(x)
+    x = keras.layers.BatchNormalization(name="bn_64")(x)
+    x = keras.layers.ReLU(name="relu_64")(x)
+    score = keras.layers.Dense(1, name="score")(x)
+    model = keras.Model(inputs, score, name="ordinal_decile_model")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=ordinal_loss, jit_compile=False)
+    return model
+
+
+def initial_weights(model: keras.Model, seed: int) -> list[np.ndarray]:
+    """Glorot-uniform kernels, zero biases, identity batch norm, as Keras initialises them, from ``seed``."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        name = variable.path.rsplit("/", 1)[-1]
+        if name == "kernel":
+            limit = np.sqrt(6.0 / (shape[0] + shape[1]))
+            arrays.append(rng.uniform(-limit, limit, size=shape).astype(np.float32))
+        elif name in ("gamma", "moving_variance", "variance"):
+            arrays.append(np.ones(shape, np.float32))
+        else:
+            arrays.append(np.zeros(shape, np.float32))
+    return arrays
+
+
+class OrdinalNetwork:
+    """One compiled network, reset to a fresh state before every fit."""
+
+    def __init__(self, dim: int, noise_std: float, learning_rate: float):
+        self.model = build_ordinal_model(dim, noise_std=noise_std, learning_rate=learning_rate)
+
+    def reset(self, mean: np.ndarray, variance: np.ndarray, seed: int) -> keras.Model:
+        """Return the model as if newly built with ``seed`` and standardised by ``mean``/``variance``."""
+        self.model.set_weights(initial_weights(self.model, seed))
+        standardise = self.model.get_layer("standardise")
+        standardise.mean.assign(mean.astype(np.float32))
+        standardise.variance.assign(variance.astype(np.float32))
+        optimizer = self.model.optimizer
+        for variable in optimizer.variables:
+            if not variable.path.endswith("learning_rate"):
+                variable.assign(np.zeros(tuple(variable.shape), variable.dtype))
+        self.model.get_layer("input_noise").seed_generator.state.assign(np.array([seed, 0], dtype="uint32"))
+        return self.model
+
+
+@functools.lru_cache(maxsize=2)
+def shared_network(dim: int, noise_std: float, learning_rate: float) -> OrdinalNetwork:
+    """The process-wide network for these hyper-parameters (built on first use)."""
+    return OrdinalNetwork(dim, noise_std, learning_rate)

@@ -1,0 +1,118 @@
+"""Run the whole pipeline for a city, stage by stage, as recorded Dagster runs.
+
+Used by ``make demo`` (``python -m sview_assets.pipeline``) and by the
+``whole_pipeline`` job. Each stage is one of the named asset jobs, executed
+against the same Dagster instance, so every materialization shows in the UI
+with its lineage. A failing image batch or outcome is reported and the
+others go on; the call fails at the end if anything failed.
+"""
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+import dagster as dg
+
+from .outcomes import OUTCOME_KEYS
+from .partitions import image_batch_partitions
+from .settings import SviewSettings
+from .staleness import plan_image_batches
+
+LABELS_JOB = "labels_job"
+FEATURES_JOB = "image_features_job"
+TRAINING_SET_JOB = "training_set_job"
+OUTCOME_JOB = "retrain_outcome"
+VIEWS_JOB = "views_job"
+
+
+@dataclass
+class PipelineReport:
+    """Runs launched and what failed."""
+
+    runs: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return not self.failed
+
+
+def run_whole_pipeline(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    settings: SviewSettings,
+    *,
+    outcomes: list[str] | None = None,
+    train_config: dict | None = None,
+    log: Callable[[str], None] = print,
+) -> PipelineReport:
+    """Labels, every new or changed image batch, the training set, then each outcome's chain and the views."""
+    report = PipelineReport()
+
+    def execute(job_name: str, label: str, **kwargs) -> bool:
+        result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+        report.runs.append(result.run_id)
+        if not result.success:
+            report.failed.append(label)
+            log(f"FAILED: {label} (run {result.run_id}); see its logs in the UI")
+        return result.success
+
+    log("stage 1/5: labels and postcode locations")
+    if not execute(LABELS_JOB, "labels"):
+        return report
+    plan = plan_image_batches(instance, settings, image_batch_partitions.name)
+    if plan.to_register:
+        instance.add_dynamic_partitions(image_batch_partitions.name, plan.to_register)
+    log(f"stage 2/5: features for {len(plan.to_extract)} image batch(es) ({len(plan.to_register)} newly registered)")
+    for i, batch in enumerate(sorted(plan.to_extract), start=1):
+        log(f"  batch {batch} ({i}/{len(plan.to_extract)})")
+        execute(FEATURES_JOB, f"features[{batch}]", partition_key=batch)
+    log("stage 3/5: training set")
+    if not execute(TRAINING_SET_JOB, "training_set"):
+        return report
+    chosen = outcomes or list(OUTCOME_KEYS)
+    run_config = {"ops": {"ordinal_model": {"config": train_config}}} if train_config else None
+    log(f"stage 4/5: models and predictions for {len(chosen)} outcome(s)")
+    for i, outcome in enumerate(chosen, start=1):
+        log(f"  outcome {outcome} ({i}/{len(chosen)})")
+        execute(OUTCOME_JOB, f"outcome[{outcome}]", partition_key=outcome, run_config=run_config)
+    log("stage 5/5: summary views")
+    execute(VIEWS_JOB, "views")
+    return report
+
+
+def print_metrics(settings: SviewSettings) -> None:
+    """Print the metrics_summary view (score_mean method first)."""
+    import duckdb
+
+    with duckdb.connect(str(settings.paths.warehouse), read_only=True) as connection:
+        frame = connection.execute("SELECT * FROM metrics_summary").fetchdf()
+    print(frame.to_string(index=False))
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .definitions import defs
+
+    parser = argparse.ArgumentParser(description="Materialize every sview asset for the configured city (SVIEW_CITY).")
+    parser.add_argument("--outcomes", nargs="*", help=f"outcomes to train (default: all of {', '.join(OUTCOME_KEYS)})")
+    parser.add_argument("--epochs", type=int, help="override the most epochs per model")
+    parser.add_argument("--patience", type=int, help="override the early-stopping patience")
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("patience", args.patience)) if v is not None}
+    settings = defs.resources["settings"]
+    if not os.environ.get("DAGSTER_HOME"):
+        print("DAGSTER_HOME is not set: runs are not kept after this process (the Makefile sets it to data/.dagster).")
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    report = run_whole_pipeline(defs, instance, settings, outcomes=args.outcomes, train_config=overrides or None)
+    if report.runs and "views" not in report.failed:
+        print_metrics(settings)
+    if not report.success:
+        print(f"{len(report.failed)} stage(s) failed: {', '.join(report.failed)}", file=sys.stderr)
+        sys.exit(1)
+    print(f"done: {len(report.runs)} runs, warehouse at {settings.paths.warehouse}")
+
+
+if __name__ == "__main__":
+    main()

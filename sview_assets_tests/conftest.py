@@ -1,0 +1,64 @@
+"""Shared fixtures: a tiny demo city and settings rooted in temporary folders."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import dagster as dg
+import pytest
+
+from sview_assets.demo.generator import generate_city
+from sview_assets.demo.geography import CitySpec
+from sview_assets.resources import Vgg16Resource
+from sview_assets.settings import SviewSettings
+
+TINY_CITY = CitySpec(n_lsoas=20, n_locations=60, seed=3, batch_size=30, image_width=200, image_height=150)
+
+
+def make_city(root, spec: CitySpec = TINY_CITY, city: str = "tiny") -> SviewSettings:
+    """Write a demo city under ``root/city/raw`` and return settings pointing at it."""
+    settings = SviewSettings(data_root=str(root), city=city)
+    generate_city(settings.paths.raw, spec, progress=lambda _: None)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def tiny_raw(tmp_path_factory):
+    """A tiny demo city's raw files (generated once per session; copy before changing)."""
+    return make_city(tmp_path_factory.mktemp("tiny_raw"))
+
+
+@pytest.fixture
+def tiny_city(tiny_raw, tmp_path):
+    """A private copy of the tiny city's raw files under ``tmp_path``."""
+    import shutil
+
+    settings = SviewSettings(data_root=str(tmp_path), city="tiny")
+    shutil.copytree(tiny_raw.paths.raw, settings.paths.raw)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def random_vgg16():
+    return Vgg16Resource(weights_file="", random_seed=0, locations_per_batch=8)
+
+
+@pytest.fixture(scope="session")
+def built_city(tmp_path_factory, random_vgg16):
+    """The tiny city with labels, features of every batch and the training set materialized.
+
+    Session-scoped because VGG16 extraction is the slow part; tests must not modify it.
+    """
+    from sview_assets.definitions import build_definitions
+    from sview_assets.partitions import image_batch_partitions
+
+    settings = make_city(tmp_path_factory.mktemp("built"), city="built")
+    defs = build_definitions(settings, random_vgg16)
+    instance = dg.DagsterInstance.ephemeral()
+    assert defs.resolve_job_def("labels_job").execute_in_process(instance=instance).success
+    batches = ["batch_000", "batch_001"]
+    instance.add_dynamic_partitions(image_batch_partitions.name, batches)
+    for batch in batches:
+        assert defs.resolve_job_def("image_features_job").execute_in_process(instance=instance, partition_key=batch).success
+    assert defs.resolve_job_def("training_set_job").execute_in_process(instance=instance).success
+    return settings, defs, instance

@@ -1,0 +1,181 @@
+"""Assets materialized in process into temporary DuckDB and HDF5 files, asserting on what they wrote."""
+
+import shutil
+
+import dagster as dg
+import duckdb
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from sview_assets.assets.images import image_manifest
+from sview_assets.assets.features import vgg16_features
+from sview_assets.assets.training import score_check
+from sview_assets.checks import decile_imbalance
+from sview_assets.definitions import build_definitions
+from sview_assets.ml.deciles import rank_deciles
+from sview_assets.ml.feature_store import file_sha256, read_feature_attrs, read_feature_ids
+from sview_assets.ml.training_set import read_training_table
+from sview_assets.partitions import image_batch_partitions
+from sview_assets.resources import warehouse_resources
+from sview_assets.settings import SviewSettings
+from sview_assets.sources.files import DEFAULT_SOURCE_FILES
+
+TINY_TRAINING = {"epochs": 2, "batch_size": 16, "patience": 2, "folds": 3}
+
+
+def query(settings, sql):
+    with duckdb.connect(str(settings.paths.warehouse), read_only=True) as connection:
+        return connection.execute(sql).fetchdf()
+
+
+def test_label_tables_hold_the_source_values(built_city):
+    settings, _, _ = built_city
+    raw = settings.paths.raw
+    directory = pd.read_csv(raw / "postcode_directory.csv")
+    locations = query(settings, "SELECT * FROM postcode_locations ORDER BY img_id")
+    assert locations["img_id"].tolist() == sorted(directory["img_id"])
+    assert locations.set_index("img_id")["lsoa11"].equals(directory.set_index("img_id").sort_index()["lsoa11"])
+
+    labels = query(settings, "SELECT * FROM lsoa_labels WHERE outcome = 'income'").set_index("lsoa11")
+    iod = pd.read_csv(raw / DEFAULT_SOURCE_FILES["iod"]).set_index("LSOA code (2011)")
+    city_ranks = iod.loc[labels.index, "Income Rank (where 1 is most deprived)"]
+    assert (labels["raw_value"] == city_ranks).all()
+    expected = rank_deciles(city_ranks.astype(float))
+    assert (labels["decile"] == expected.astype(int)).all()
+    assert labels.loc[city_ranks.idxmin(), "decile"] == 1
+    counts = query(settings, "SELECT outcome, count(*) AS n FROM lsoa_labels GROUP BY outcome")
+    assert len(counts) == 14 and (counts["n"] == directory["lsoa11"].nunique()).all()
+
+
+def test_label_checks_pass_on_demo_and_fail_on_bad_input():
+    balanced = pd.DataFrame({"lsoa11": [f"L{i}" for i in range(20)], "outcome": "x", "decile": [d for d in range(1, 11) for _ in range(2)]})
+    assert decile_imbalance(balanced) == {"x": 0}
+    skewed = balanced.assign(decile=[1] * 11 + list(range(2, 11)))
+    assert decile_imbalance(skewed)["x"] == 11
+    assert score_check(np.array([0.1, -0.3, 2.0])).passed
+    assert not score_check(np.array([0.1, np.nan, 2.0])).passed
+    assert not score_check(np.full(5, 0.7)).passed
+
+
+def test_feature_files_and_training_set_align_with_labels(built_city):
+    settings, _, _ = built_city
+    ids = np.concatenate([read_feature_ids(settings.paths.feature_file(b)) for b in ("batch_000", "batch_001")])
+    attrs = read_feature_attrs(settings.paths.feature_file("batch_000"))
+    assert attrs["weights"] == "random (seed 0)"
+    assert "caffe" in attrs["preprocessing"]
+    table = read_training_table(settings.paths.training_set)
+    assert sorted(table.locations["img_id"]) == sorted(ids.tolist())
+    labels = query(settings, "SELECT lsoa11, outcome, decile FROM lsoa_labels")
+    wide = labels.pivot(index="lsoa11", columns="outcome", values="decile")
+    for outcome in ("income", "overcrowding", "control"):
+        assert (table.deciles(outcome) == wide.loc[table.locations["lsoa11"], outcome].to_numpy()).all()
+    with h5py.File(settings.paths.training_set, "r") as handle:
+        assert handle["features"].shape == (len(ids), 4, 4096)
+        first = handle["img_id"][0]
+    batch = "batch_000" if first in read_feature_ids(settings.paths.feature_file("batch_000")) else "batch_001"
+    with h5py.File(settings.paths.feature_file(batch), "r") as src, h5py.File(settings.paths.training_set, "r") as out:
+        row = int(np.flatnonzero(src["img_id"][()] == first)[0])
+        np.testing.assert_array_equal(out["features"][0], src["features"][row])
+
+
+def test_rerunning_one_batch_leaves_the_other_untouched(built_city):
+    settings, defs, instance = built_city
+    other = settings.paths.feature_file("batch_000")
+    rerun = settings.paths.feature_file("batch_001")
+    other_state = (other.stat().st_mtime_ns, file_sha256(other))
+    rerun_ids = read_feature_ids(rerun)
+    rerun_mtime = rerun.stat().st_mtime_ns
+    result = defs.resolve_job_def("image_features_job").execute_in_process(instance=instance, partition_key="batch_001")
+    assert result.success
+    assert (other.stat().st_mtime_ns, file_sha256(other)) == other_state
+    assert rerun.stat().st_mtime_ns != rerun_mtime
+    assert np.array_equal(read_feature_ids(rerun), rerun_ids)
+    manifest = query(settings, "SELECT batch, count(*) AS n FROM image_manifest GROUP BY batch ORDER BY batch")
+    assert manifest["batch"].tolist() == ["batch_000", "batch_001"] and manifest["n"].tolist() == [30, 30]
+
+
+def test_bad_locations_are_skipped_and_reported(tiny_raw, tmp_path, random_vgg16):
+    settings = SviewSettings(data_root=str(tmp_path), city="odd")
+    batch_dir = settings.paths.raw_images / "odd_batch"
+    batch_dir.mkdir(parents=True)
+    source = tmp_path / "unzipped"
+    shutil.unpack_archive(tiny_raw.paths.raw_images / "batch_000.zip", source)
+    for img_id in (0, 1, 2):
+        for heading in "abcd":
+            shutil.copy(source / f"{img_id}_{heading}.png", batch_dir)
+    (batch_dir / "1_d.png").unlink()
+    (batch_dir / "2_b.png").write_bytes(b"\x89PNG garbage")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(image_batch_partitions.name, ["odd_batch"])
+    result = dg.materialize(
+        [image_manifest, vgg16_features],
+        partition_key="odd_batch",
+        instance=instance,
+        resources={"settings": settings, "vgg16": random_vgg16, **warehouse_resources(settings)},
+    )
+    assert result.success
+    assert read_feature_ids(settings.paths.feature_file("odd_batch")).tolist() == [0]
+    check = result.get_asset_check_evaluations()[0]
+    assert not check.passed and check.metadata["skipped"].value == 2
+    assert "missing heading d" in check.metadata["reasons"].value["1"]
+    assert "unreadable image" in check.metadata["reasons"].value["2"]
+
+
+def run_outcome(defs, instance, outcome, **config):
+    run_config = {"ops": {"ordinal_model": {"config": {**TINY_TRAINING, **config}}}}
+    result = defs.resolve_job_def("retrain_outcome").execute_in_process(instance=instance, partition_key=outcome, run_config=run_config)
+    assert result.success
+    return result
+
+
+def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
+    settings, defs, instance = built_city
+    first = run_outcome(defs, instance, "income")
+    run_outcome(defs, instance, "control")
+    checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
+    assert checks["scores_finite_and_varied"]
+    mine = "SELECT * FROM location_predictions WHERE outcome IN ('income', 'control') ORDER BY outcome, img_id"
+    before = query(settings, mine)
+    control_before = query(settings, "SELECT * FROM lsoa_predictions WHERE outcome = 'control' ORDER BY method, lsoa11")
+
+    run_outcome(defs, instance, "income", seed=99)
+    after = query(settings, mine)
+    assert len(after) == len(before) == 2 * 60
+    pd.testing.assert_frame_equal(after[after.outcome == "control"], before[before.outcome == "control"])
+    assert not np.allclose(after[after.outcome == "income"]["score"], before[before.outcome == "income"]["score"])
+    pd.testing.assert_frame_equal(query(settings, "SELECT * FROM lsoa_predictions WHERE outcome = 'control' ORDER BY method, lsoa11"), control_before)
+
+    income = after[after.outcome == "income"]
+    assert income["predicted_decile"].between(1, 10).all()
+    assert (income["true_decile"].to_numpy() == query(settings, "SELECT * FROM postcode_locations ORDER BY img_id").merge(
+        query(settings, "SELECT lsoa11, decile FROM lsoa_labels WHERE outcome = 'income'"), on="lsoa11")["decile"].to_numpy()).all()
+    lsoas = query(settings, "SELECT * FROM lsoa_predictions WHERE outcome = 'income'")
+    assert set(lsoas["method"]) == {"score_mean", "decile_mean"} and len(lsoas) == 2 * 20
+    assert (lsoas.groupby("method")["n_locations"].sum() == 60).all()
+
+    assert defs.resolve_job_def("views_job").execute_in_process(instance=instance).success
+    summary = query(settings, "SELECT * FROM metrics_summary WHERE outcome IN ('income', 'control')")
+    metrics = query(settings, "SELECT * FROM model_metrics WHERE outcome IN ('income', 'control')")
+    assert sorted(summary["outcome"].unique()) == ["control", "income"] and len(summary) == 4
+    assert np.allclose(summary.sort_values(["outcome", "method"])["kendall_tau_b"], metrics.sort_values(["outcome", "method"])["kendall_tau_b"].round(3))
+    wide = query(settings, "SELECT lsoa11, income, control, education FROM lsoa_predictions_wide ORDER BY lsoa11")
+    assert len(wide) == 20 and wide["education"].isna().all()
+    score_mean = lsoas[lsoas.method == "score_mean"].set_index("lsoa11")["predicted_decile"]
+    assert (wide.set_index("lsoa11")["income"] == score_mean.reindex(wide["lsoa11"])).all()
+
+
+def test_definitions_load_with_every_job_sensor_and_schedule(tmp_path):
+    defs = build_definitions(SviewSettings(data_root=str(tmp_path), city="x"))
+    for job in ("labels_job", "image_features_job", "training_set_job", "retrain_outcome", "views_job", "whole_pipeline"):
+        assert defs.resolve_job_def(job) is not None
+    assert {s.name for s in defs.sensors} == {"image_batch_sensor", "sview_automation"}
+    assert {s.name for s in defs.schedules} == {"stale_training_set_schedule", "stale_outcomes_schedule"}
+    graph = defs.resolve_asset_graph()
+    assert len(list(graph.get_all_asset_keys())) == 10
+
+
+def test_city_names_cannot_escape_the_data_root(tmp_path):
+    with pytest.raises(ValueError, match="not allowed"):
+        SviewSettings(data_root=str(tmp_path), city="../etc").paths

@@ -1,0 +1,52 @@
+"""The image-batch sensor and the stale-outcome schedule, evaluated against a real instance."""
+
+import os
+import shutil
+
+import dagster as dg
+
+from sview_assets.automation import image_batch_sensor, stale_outcomes_schedule
+from sview_assets.outcomes import OUTCOME_KEYS
+from sview_assets.staleness import stale_outcomes
+
+
+def evaluate_sensor(instance, settings):
+    context = dg.build_sensor_context(instance=instance, resources={"settings": settings})
+    return image_batch_sensor(context)
+
+
+def test_sensor_registers_new_batches_and_requests_their_features(tiny_city):
+    instance = dg.DagsterInstance.ephemeral()
+    result = evaluate_sensor(instance, tiny_city)
+    assert [r.partition_key for r in result.run_requests] == ["batch_000", "batch_001"]
+    assert result.dynamic_partitions_requests[0].partition_keys == ["batch_000", "batch_001"]
+    keys = {r.run_key for r in result.run_requests}
+    instance.add_dynamic_partitions("image_batch", ["batch_000", "batch_001"])
+    again = evaluate_sensor(instance, tiny_city)
+    assert not again.dynamic_partitions_requests
+    assert {r.run_key for r in again.run_requests} == keys  # same run keys: Dagster launches each only once
+
+    archive = tiny_city.paths.raw_images / "batch_001.zip"
+    os.utime(archive, ns=(archive.stat().st_atime_ns, archive.stat().st_mtime_ns + 10**9))
+    changed = evaluate_sensor(instance, tiny_city)
+    new_keys = {r.run_key for r in changed.run_requests} - keys
+    assert len(new_keys) == 1 and next(iter(new_keys)).startswith("batch_001:")
+
+    shutil.copy(archive, tiny_city.paths.raw_images / "batch_002.zip")
+    assert evaluate_sensor(instance, tiny_city).dynamic_partitions_requests[0].partition_keys == ["batch_002"]
+
+
+def test_batches_with_current_features_are_not_requested(built_city):
+    settings, _, instance = built_city
+    assert evaluate_sensor(instance, settings).run_requests == []
+
+
+def test_schedule_requests_stale_outcomes_only(built_city):
+    settings, defs, instance = built_city
+    stale_before = set(stale_outcomes(instance))
+    run_config = {"ops": {"ordinal_model": {"config": {"epochs": 1, "folds": 2, "patience": 1}}}}
+    assert defs.resolve_job_def("retrain_outcome").execute_in_process(instance=instance, partition_key="crime", run_config=run_config).success
+    assert "crime" in stale_before and "crime" not in stale_outcomes(instance)
+    context = dg.build_schedule_context(instance=instance)
+    requested = {r.partition_key for r in stale_outcomes_schedule(context)}
+    assert "crime" not in requested and requested <= set(OUTCOME_KEYS) and "housing_services" in requested

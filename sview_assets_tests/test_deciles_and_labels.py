@@ -1,0 +1,76 @@
+"""Decile cuts and the label table: decile 1 is the most deprived for every outcome."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sview_assets.ml.deciles import rank_deciles
+from sview_assets.outcomes import OUTCOMES, get_outcome
+from sview_assets.sources.files import DEFAULT_SOURCE_FILES
+from sview_assets.sources.labels import build_lsoa_labels
+
+
+def test_rank_deciles_balanced_and_ordered():
+    values = pd.Series(np.arange(100, 0, -1), index=[f"L{i:03d}" for i in range(100)], dtype=float)
+    deciles = rank_deciles(values)
+    assert deciles.value_counts().sort_index().tolist() == [10] * 10
+    assert deciles[values.idxmin()] == 1 and deciles[values.idxmax()] == 10
+    flipped = rank_deciles(values, low_is_first=False)
+    assert flipped[values.idxmax()] == 1
+
+
+def test_rank_deciles_uneven_count_and_missing():
+    values = pd.Series([5.0, 1.0, np.nan, 3.0] + list(range(10, 33)), index=[f"L{i}" for i in range(27)])
+    deciles = rank_deciles(values)
+    assert pd.isna(deciles["L2"])
+    counts = deciles.dropna().value_counts()
+    assert counts.max() - counts.min() <= 1
+    assert deciles["L1"] == 1
+
+
+def test_rank_deciles_ties_are_deterministic():
+    values = pd.Series([1.0] * 20, index=[f"L{i:02d}" for i in range(20)])
+    first = rank_deciles(values)
+    second = rank_deciles(values.sample(frac=1.0, random_state=1))
+    assert first.equals(second.reindex(first.index))
+
+
+def test_unknown_outcome_lists_known_keys():
+    with pytest.raises(KeyError, match="known outcomes: income"):
+        get_outcome("happiness")
+
+
+@pytest.mark.parametrize("outcome", OUTCOMES, ids=lambda o: o.key)
+def test_most_deprived_lsoa_gets_decile_one(tiny_raw, outcome):
+    """For each outcome, the LSOA at the deprived end of the raw value is in decile 1."""
+    raw = tiny_raw.paths.raw
+    locations = pd.read_csv(raw / "postcode_directory.csv")
+    build = build_lsoa_labels({k: raw / v for k, v in DEFAULT_SOURCE_FILES.items()}, locations["lsoa11"].tolist())
+    rows = build.labels[build.labels["outcome"] == outcome.key].set_index("lsoa11")
+    assert len(rows) == locations["lsoa11"].nunique()
+    worst = rows["raw_value"].idxmin() if outcome.most_deprived == "low" else rows["raw_value"].idxmax()
+    best = rows["raw_value"].idxmax() if outcome.most_deprived == "low" else rows["raw_value"].idxmin()
+    assert rows.loc[worst, "decile"] == 1
+    assert rows.loc[best, "decile"] == 10
+
+
+def test_deciles_are_cut_within_the_city(tiny_raw):
+    """The IoD file holds LSOAs outside the city; they neither appear nor shift the city's deciles."""
+    raw = tiny_raw.paths.raw
+    locations = pd.read_csv(raw / "postcode_directory.csv")
+    iod = pd.read_csv(raw / DEFAULT_SOURCE_FILES["iod"])
+    assert len(iod) > locations["lsoa11"].nunique()
+    build = build_lsoa_labels({"iod": raw / DEFAULT_SOURCE_FILES["iod"]}, locations["lsoa11"].tolist())
+    income = build.labels[build.labels["outcome"] == "income"]
+    assert set(income["lsoa11"]) == set(locations["lsoa11"])
+    assert income["decile"].value_counts().tolist() == [2] * 10
+
+
+def test_missing_source_is_reported_not_fatal(tiny_raw, tmp_path):
+    raw = tiny_raw.paths.raw
+    lsoas = pd.read_csv(raw / "postcode_directory.csv")["lsoa11"].tolist()
+    build = build_lsoa_labels({"iod": raw / DEFAULT_SOURCE_FILES["iod"], "income": tmp_path / "absent.csv"}, lsoas)
+    assert build.sources_missing == {"income": str(tmp_path / "absent.csv")}
+    assert "mean_income" not in set(build.labels["outcome"])
+    with pytest.raises(FileNotFoundError, match="No label source file found"):
+        build_lsoa_labels({"income": tmp_path / "absent.csv"}, lsoas)

@@ -1,0 +1,105 @@
+"""Slow end-to-end cases: the real webserver driven over GraphQL, and concurrent runs on one DuckDB file."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from sview_assets.settings import PROJECT_ROOT
+
+from .conftest import make_city
+
+pytestmark = pytest.mark.slow
+TINY_TRAIN = {"epochs": 2, "batch_size": 16, "patience": 2, "folds": 3}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def city_environment(settings, dagster_home: Path) -> dict:
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "instance" / "dagster.yaml", dagster_home / "dagster.yaml")
+    return {**os.environ, "SVIEW_DATA_ROOT": settings.data_root, "SVIEW_CITY": settings.city, "DAGSTER_HOME": str(dagster_home), "SVIEW_TF_THREADS": "1"}
+
+
+def wait_for_server(port: int, process: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"dagster dev exited early with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    raise TimeoutError("the Dagster webserver did not come up")
+
+
+def test_whole_pipeline_through_graphql(tmp_path):
+    from dagster_graphql import DagsterGraphQLClient
+
+    settings = make_city(tmp_path / "data", city="e2e")
+    env = city_environment(settings, tmp_path / "dagster_home")
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "--host", "127.0.0.1", "--port", str(port), "--workspace", str(PROJECT_ROOT / "workspace.yaml")],
+        cwd=tmp_path,
+        env=env,
+        stdout=open(tmp_path / "dagster_dev.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for_server(port, server)
+        client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+        run_config = {"ops": {"materialize_city": {"config": {"outcomes": ["income", "control"], "train": TINY_TRAIN}}}}
+        run_id = client.submit_job_execution("whole_pipeline", run_config=run_config)
+        deadline = time.monotonic() + 480
+        status = None
+        while time.monotonic() < deadline:
+            status = client.get_run_status(run_id)
+            if status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+                break
+            time.sleep(3)
+        assert status == dg.DagsterRunStatus.SUCCESS, (tmp_path / "dagster_dev.log").read_text()[-4000:]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+    with duckdb.connect(str(settings.paths.warehouse), read_only=True) as connection:
+        summary = connection.execute("SELECT outcome, method, n_lsoas FROM metrics_summary ORDER BY outcome, method").fetchall()
+        locations = connection.execute("SELECT outcome, count(*) FROM location_predictions GROUP BY outcome ORDER BY outcome").fetchall()
+        labels = connection.execute("SELECT count(DISTINCT outcome), count(*) FROM lsoa_labels").fetchone()
+    assert summary == [("control", "decile_mean", 20), ("control", "score_mean", 20), ("income", "decile_mean", 20), ("income", "score_mean", 20)]
+    assert locations == [("control", 60), ("income", 60)]
+    assert labels == (14, 14 * 20)
+
+
+def test_concurrent_outcome_runs_share_duckdb_without_lock_errors(built_city, tmp_path):
+    settings, _, _ = built_city
+    env = city_environment(settings, tmp_path / "dagster_home")
+    outcomes = ["health", "unemployment", "mean_income"]
+    code = "import sys; from sview_assets_tests.helpers import run_outcome_with_multiprocess_executor as run; run(sys.argv[1])"
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code, outcome], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for outcome in outcomes
+    ]
+    outputs = [p.communicate(timeout=540)[0] for p in processes]
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-4000:]
+    with duckdb.connect(str(settings.paths.warehouse), read_only=True) as connection:
+        rows = dict(connection.execute("SELECT outcome, count(*) FROM model_metrics GROUP BY outcome").fetchall())
+    assert all(rows.get(o) == 2 for o in outcomes)

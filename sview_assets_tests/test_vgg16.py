@@ -1,0 +1,162 @@
+"""VGG16 fc6 extraction: preprocessing, equality with a direct Keras call, and weights files."""
+
+import h5py
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from sview_assets.ml.extract import extract_features
+from sview_assets.ml.preprocess import load_and_preprocess, resize_and_crop
+from sview_assets.ml.vgg16 import KERAS_LAYERS, NPY_LAYERS, WeightsFileError, build_fc6_extractor
+
+
+@pytest.fixture(scope="module")
+def random_extractor():
+    return build_fc6_extractor(None, seed=5)
+
+
+def save_png(path, array, mode=None):
+    Image.fromarray(array, mode=mode).save(path)
+    return str(path)
+
+
+def street_like(rng, height=240, width=320):
+    return rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+
+
+def test_feature_equals_direct_keras_fc1_call(tmp_path, random_extractor):
+    model, info = random_extractor
+    rng = np.random.default_rng(0)
+    paths, pixels = [], []
+    for heading in "abcd":
+        image = street_like(rng)
+        paths.append(save_png(tmp_path / f"1_{heading}.png", image))
+        pixels.append(image)
+    result = extract_features(model, [1], [paths])
+    assert result.failed == [] and result.features.shape == (1, 4, 4096)
+    # Reference: Keras' own VGG preprocessing on the same resized/cropped pixels, then a direct call.
+    cropped = np.stack([resize_and_crop(tf.constant(p, tf.float32)).numpy() for p in pixels])
+    assert cropped.shape == (4, 224, 224, 3)
+    direct = model(keras.applications.vgg16.preprocess_input(cropped.copy()), training=False).numpy()
+    np.testing.assert_allclose(result.features[0], direct, rtol=1e-4, atol=1e-4 * np.abs(direct).max())
+    assert info.is_random and info.source == "random (seed 5)"
+
+
+def test_shorter_side_resized_then_centre_cropped():
+    image = np.zeros((240, 480, 3), np.float32)
+    image[:, 200:280] = 255.0
+    out = resize_and_crop(tf.constant(image)).numpy()
+    assert out.shape == (224, 224, 3)
+    # 480x240 -> 448x224; the central 224 columns hold the bright band (scaled to 187..261 -> 75..149 after crop).
+    assert out[:, 112].mean() > 250 and out[:, 10].mean() < 5
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rgb: (rgb.mean(axis=2).astype(np.uint8), "L"),
+        lambda rgb: (np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]), "RGBA"),
+    ],
+    ids=["grayscale", "rgba"],
+)
+def test_grayscale_and_rgba_decode_to_three_channels(tmp_path, make):
+    rgb = street_like(np.random.default_rng(1), 150, 200)
+    array, mode = make(rgb)
+    out = load_and_preprocess(tf.constant(save_png(tmp_path / "x.png", array, mode))).numpy()
+    assert out.shape == (224, 224, 3)
+    if mode == "RGBA":
+        expected = load_and_preprocess(tf.constant(save_png(tmp_path / "y.png", rgb))).numpy()
+        np.testing.assert_allclose(out, expected, atol=1e-3)
+    else:
+        assert np.allclose(out[..., 0] + 103.939, out[..., 2] + 123.68, atol=1e-3)
+
+
+def test_sixteen_bit_png_matches_eight_bit(tmp_path):
+    rgb8 = street_like(np.random.default_rng(2), 120, 160)
+    rgb16 = rgb8.astype(np.uint16) * 257
+    path16 = tmp_path / "deep.png"
+    Image.fromarray(rgb16[..., 0], mode="I;16").save(path16)
+    gray8 = save_png(tmp_path / "gray8.png", rgb8[..., 0])
+    deep = load_and_preprocess(tf.constant(str(path16))).numpy()
+    shallow = load_and_preprocess(tf.constant(gray8)).numpy()
+    np.testing.assert_allclose(deep, shallow, atol=0.05)
+
+
+def test_corrupt_image_skips_only_that_location(tmp_path, random_extractor):
+    model, _ = random_extractor
+    rng = np.random.default_rng(3)
+    good = [save_png(tmp_path / f"1_{h}.png", street_like(rng, 120, 160)) for h in "abcd"]
+    bad = [save_png(tmp_path / f"2_{h}.png", street_like(rng, 120, 160)) for h in "abcd"]
+    with open(bad[2], "r+b") as handle:
+        handle.seek(40)
+        handle.write(b"\x00" * 200)
+    result = extract_features(model, [1, 2], [good, bad])
+    assert result.img_ids.tolist() == [1]
+    assert result.failed == [2]
+
+
+def _write_keras_h5(path, model_layers):
+    """A weights file in the layout of Keras' released vgg16_weights_tf_dim_ordering_tf_kernels.h5."""
+    with h5py.File(path, "w") as handle:
+        handle.attrs["layer_names"] = [n.encode() for n in model_layers]
+        for name, (kernel, bias) in model_layers.items():
+            group = handle.create_group(name)
+            names = [f"{name}_W_1:0".encode(), f"{name}_b_1:0".encode()]
+            group.attrs["weight_names"] = names
+            group.create_dataset(names[0].decode(), data=kernel)
+            group.create_dataset(names[1].decode(), data=bias)
+
+
+def test_h5_and_npy_weights_load_back_to_identical_features(tmp_path, random_extractor):
+    model, info = random_extractor
+    weights = {name: model.get_layer(name).get_weights() for name in KERAS_LAYERS}
+    h5_path = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+    _write_keras_h5(h5_path, weights)
+    npy_path = tmp_path / "vgg16.npy"
+    np.save(npy_path, {npy: weights[keras_name] for npy, keras_name in zip(NPY_LAYERS, KERAS_LAYERS)}, allow_pickle=True)
+
+    batch = np.random.default_rng(4).normal(0, 50, size=(2, 224, 224, 3)).astype(np.float32)
+    reference = model(batch, training=False).numpy()
+    for path, kind in ((h5_path, "keras h5"), (npy_path, "vgg16.npy")):
+        loaded, loaded_info = build_fc6_extractor(str(path))
+        np.testing.assert_array_equal(loaded(batch, training=False).numpy(), reference)
+        assert loaded_info.sha256 == info.sha256
+        assert loaded_info.source == f"{kind}: {path.name}" and not loaded_info.is_random
+
+
+def test_bad_weights_files_give_clear_errors(tmp_path, random_extractor):
+    model, _ = random_extractor
+    not_hdf5 = tmp_path / "junk.h5"
+    not_hdf5.write_bytes(b"not a weights file")
+    with pytest.raises(WeightsFileError, match="not an HDF5 file"):
+        build_fc6_extractor(str(not_hdf5))
+
+    no_top = tmp_path / "notop.h5"
+    _write_keras_h5(no_top, {name: model.get_layer(name).get_weights() for name in KERAS_LAYERS[:-1]})
+    with pytest.raises(WeightsFileError, match="no weights for VGG16 layer 'fc1'.*notop"):
+        build_fc6_extractor(str(no_top))
+
+    wrong_shape = tmp_path / "wrong.h5"
+    layers = {name: model.get_layer(name).get_weights() for name in KERAS_LAYERS}
+    layers["block1_conv1"] = [np.zeros((3, 3, 1, 64), np.float32), np.zeros(64, np.float32)]
+    _write_keras_h5(wrong_shape, layers)
+    with pytest.raises(WeightsFileError, match=r"'block1_conv1' has weights of shape \(3, 3, 1, 64\)"):
+        build_fc6_extractor(str(wrong_shape))
+
+    with pytest.raises(WeightsFileError, match="weights file not found"):
+        build_fc6_extractor(str(tmp_path / "missing.h5"))
+
+
+class Exploit:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_npy_loader_refuses_code_in_pickles(tmp_path, capsys):
+    path = tmp_path / "vgg16.npy"
+    np.save(path, np.array({"conv1_1": Exploit()}, dtype=object), allow_pickle=True)
+    with pytest.raises(WeightsFileError, match="refusing to load builtins.print"):
+        build_fc6_extractor(str(path))
+    assert "must never run" not in capsys.readouterr().out
