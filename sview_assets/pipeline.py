@@ -47,12 +47,17 @@ def run_whole_pipeline(
     outcomes: list[str] | None = None,
     train_config: dict | None = None,
     log: Callable[[str], None] = print,
+    log_level: str = "INFO",
 ) -> PipelineReport:
-    """Labels, every new or changed image batch, the training set, then each outcome's chain and the views."""
+    """Labels, every new or changed image batch, the training set, then each outcome's chain and the views.
+
+    ``log_level`` is the console level of the stage runs (their full logs are in the instance either way).
+    """
     report = PipelineReport()
 
-    def execute(job_name: str, label: str, **kwargs) -> bool:
-        result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+    def execute(job_name: str, label: str, run_config: dict | None = None, **kwargs) -> bool:
+        config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
+        result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False, run_config=config, **kwargs)
         report.runs.append(result.run_id)
         if not result.success:
             report.failed.append(label)
@@ -84,7 +89,7 @@ def run_whole_pipeline(
 
 
 def print_metrics(settings: SviewSettings) -> None:
-    """Print the metrics_summary view (score_mean method first)."""
+    """Print the metrics_summary view."""
     import duckdb
 
     with duckdb.connect(str(settings.paths.warehouse), read_only=True) as connection:

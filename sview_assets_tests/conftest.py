@@ -54,7 +54,7 @@ def built_city(tmp_path_factory, random_vgg16):
 
     settings = make_city(tmp_path_factory.mktemp("built"), city="built")
     defs = build_definitions(settings, random_vgg16)
-    instance = dg.DagsterInstance.ephemeral()
+    instance = dg.DagsterInstance.local_temp(tempdir=str(tmp_path_factory.mktemp("instance")))
     assert defs.resolve_job_def("labels_job").execute_in_process(instance=instance).success
     batches = ["batch_000", "batch_001"]
     instance.add_dynamic_partitions(image_batch_partitions.name, batches)

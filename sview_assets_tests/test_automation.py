@@ -1,5 +1,6 @@
 """The image-batch sensor and the stale-outcome schedule, evaluated against a real instance."""
 
+import datetime
 import os
 import shutil
 
@@ -47,6 +48,6 @@ def test_schedule_requests_stale_outcomes_only(built_city):
     run_config = {"ops": {"ordinal_model": {"config": {"epochs": 1, "folds": 2, "patience": 1}}}}
     assert defs.resolve_job_def("retrain_outcome").execute_in_process(instance=instance, partition_key="crime", run_config=run_config).success
     assert "crime" in stale_before and "crime" not in stale_outcomes(instance)
-    context = dg.build_schedule_context(instance=instance)
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.datetime(2026, 11, 22, 3, 0))
     requested = {r.partition_key for r in stale_outcomes_schedule(context)}
     assert "crime" not in requested and requested <= set(OUTCOME_KEYS) and "housing_services" in requested

@@ -91,6 +91,8 @@ def test_whole_pipeline_through_graphql(tmp_path):
 def test_concurrent_outcome_runs_share_duckdb_without_lock_errors(built_city, tmp_path):
     settings, _, _ = built_city
     env = city_environment(settings, tmp_path / "dagster_home")
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]):
+        pass  # create the instance's databases once, before three processes open them
     outcomes = ["health", "unemployment", "mean_income"]
     code = "import sys; from sview_assets_tests.helpers import run_outcome_with_multiprocess_executor as run; run(sys.argv[1])"
     processes = [

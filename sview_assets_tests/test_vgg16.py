@@ -77,7 +77,8 @@ def test_sixteen_bit_png_matches_eight_bit(tmp_path):
     rgb8 = street_like(np.random.default_rng(2), 120, 160)
     rgb16 = rgb8.astype(np.uint16) * 257
     path16 = tmp_path / "deep.png"
-    Image.fromarray(rgb16[..., 0], mode="I;16").save(path16)
+    Image.fromarray(rgb16[..., 0]).save(path16)
+    assert Image.open(path16).mode.startswith("I;16")
     gray8 = save_png(tmp_path / "gray8.png", rgb8[..., 0])
     deep = load_and_preprocess(tf.constant(str(path16))).numpy()
     shallow = load_and_preprocess(tf.constant(gray8)).numpy()

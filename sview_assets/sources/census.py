@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..outcomes import CENSUS, outcomes_from
-from .common import SourceFormatError, first_bad_row, lsoa_codes, numeric_column, read_csv, require_columns, row_label
+from .common import lsoa_codes, numeric_column, read_csv, reject_rows, require_columns
 
 GEO_CODE = "GEO_CODE"
 GEO_TYPE2 = "GEO_TYP2"
@@ -24,27 +24,24 @@ def read_census_shares(path: Path) -> pd.DataFrame:
         needed += [*outcome.columns, outcome.denominator]
     require_columns(frame, path, list(dict.fromkeys(needed)), "Census 2011 LSOA")
     geography = frame[GEO_TYPE2].str.strip()
-    wrong = geography != LSOA_GEOGRAPHY
-    if wrong.any():
-        first, row = first_bad_row(frame, wrong)
-        raise SourceFormatError(
-            path,
-            f"column {GEO_TYPE2!r}, {row_label(row)}: geography type {geography.iloc[first]!r}, expected {LSOA_GEOGRAPHY!r}.",
-            "Use the LSOA-level table (or drop rows of other geographies).",
-        )
+    reject_rows(
+        path,
+        frame,
+        geography != LSOA_GEOGRAPHY,
+        lambda i, line: f"column {GEO_TYPE2!r}, {line}: geography type {geography.iloc[i]!r}, expected {LSOA_GEOGRAPHY!r}.",
+        "Use the LSOA-level table (or drop rows of other geographies).",
+    )
     codes = lsoa_codes(frame, path, GEO_CODE)
     shares = {}
     for outcome in outcomes:
         denominator = numeric_column(frame, path, outcome.denominator, integer=True, minimum=0)
         numerator = sum(numeric_column(frame, path, c, integer=True, minimum=0) for c in outcome.columns)
-        over = numerator > denominator
-        if over.any():
-            first, row = first_bad_row(frame, over)
-            raise SourceFormatError(
-                path,
-                f"{row_label(row)}: counts for {outcome.key} ({numerator.iloc[first]}) exceed the total "
-                f"{outcome.denominator!r} ({denominator.iloc[first]}).",
-            )
+        reject_rows(
+            path,
+            frame,
+            numerator > denominator,
+            lambda i, line: f"{line}: counts for {outcome.key} ({numerator.iloc[i]}) exceed the total {outcome.denominator!r} ({denominator.iloc[i]}).",
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             shares[outcome.key] = np.where(denominator > 0, numerator / denominator.where(denominator > 0), np.nan)
     return pd.DataFrame(shares, index=pd.Index(codes.to_numpy(), name="lsoa11"))

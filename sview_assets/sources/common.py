@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
 
@@ -31,6 +31,13 @@ def first_bad_row(frame: pd.DataFrame, bad: pd.Series) -> tuple[int, int]:
     """Position and original row index of the first True in ``bad`` (the frame may be filtered)."""
     position = int(bad.to_numpy().nonzero()[0][0])
     return position, int(frame.index[position])
+
+
+def reject_rows(path: Path, frame: pd.DataFrame, bad: pd.Series, describe: Callable[[int, str], str], hint: str = "") -> None:
+    """Raise for the first row flagged in ``bad``; ``describe(position, line)`` words the problem."""
+    if bad.any():
+        position, row = first_bad_row(frame, bad)
+        raise SourceFormatError(path, describe(position, row_label(row)), hint)
 
 
 def read_csv(path: Path, what: str) -> pd.DataFrame:
@@ -65,45 +72,45 @@ def require_columns(frame: pd.DataFrame, path: Path, columns: Iterable[str], wha
 
 def numeric_column(frame: pd.DataFrame, path: Path, column: str, *, integer: bool = False, minimum: float | None = None) -> pd.Series:
     """Parse ``column`` as numbers (thousands separators and a leading pound sign allowed)."""
-    text = frame[column].str.strip().str.replace(",", "", regex=False).str.lstrip("£")
-    values = pd.to_numeric(text, errors="coerce")
-    bad = values.isna()
-    if bad.any():
-        first, row = first_bad_row(frame, bad)
-        raise SourceFormatError(
-            path,
-            f"column {column!r}, {row_label(row)}: {frame[column].iloc[first]!r} is not a number "
-            f"({int(bad.sum())} such row(s)).",
-        )
-    fractional = values != values.round()
-    if integer and fractional.any():
-        first, row = first_bad_row(frame, fractional)
-        raise SourceFormatError(path, f"column {column!r}, {row_label(row)}: {frame[column].iloc[first]!r} is not a whole number.")
-    below = values < minimum if minimum is not None else None
-    if below is not None and below.any():
-        first, row = first_bad_row(frame, below)
-        raise SourceFormatError(path, f"column {column!r}, {row_label(row)}: {values.iloc[first]} is below {minimum}.")
+    raw = frame[column]
+    values = pd.to_numeric(raw.str.strip().str.replace(",", "", regex=False).str.lstrip("£"), errors="coerce")
+    missing = values.isna()
+    reject_rows(path, frame, missing, lambda i, line: f"column {column!r}, {line}: {raw.iloc[i]!r} is not a number ({int(missing.sum())} such row(s)).")
+    if integer:
+        reject_rows(path, frame, values != values.round(), lambda i, line: f"column {column!r}, {line}: {raw.iloc[i]!r} is not a whole number.")
+    if minimum is not None:
+        reject_rows(path, frame, values < minimum, lambda i, line: f"column {column!r}, {line}: {values.iloc[i]} is below {minimum}.")
     return values.astype("int64" if integer else "float64")
 
 
 def lsoa_codes(frame: pd.DataFrame, path: Path, column: str) -> pd.Series:
     """Validate a column of LSOA 2011 codes: well formed and unique."""
     codes = frame[column].str.strip()
-    malformed = ~codes.str.match(LSOA_CODE)
-    if malformed.any():
-        first, row = first_bad_row(frame, malformed)
-        raise SourceFormatError(
-            path,
-            f"column {column!r}, {row_label(row)}: {codes.iloc[first]!r} is not an LSOA 2011 code.",
-            "Expected codes like 'E01000001' (England) or 'W01000001' (Wales).",
-        )
+    reject_rows(
+        path,
+        frame,
+        ~codes.str.match(LSOA_CODE),
+        lambda i, line: f"column {column!r}, {line}: {codes.iloc[i]!r} is not an LSOA 2011 code.",
+        "Expected codes like 'E01000001' (England) or 'W01000001' (Wales).",
+    )
     duplicated = codes.duplicated(keep="first")
-    if duplicated.any():
-        first, row = first_bad_row(frame, duplicated)
-        raise SourceFormatError(
-            path,
-            f"duplicate LSOA {codes.iloc[first]!r} in column {column!r} at {row_label(row)} "
-            f"({int(duplicated.sum())} duplicate row(s)).",
-            "Each LSOA must appear once.",
-        )
+    reject_rows(
+        path,
+        frame,
+        duplicated,
+        lambda i, line: f"duplicate LSOA {codes.iloc[i]!r} in column {column!r} at {line} ({int(duplicated.sum())} duplicate row(s)).",
+        "Each LSOA must appear once.",
+    )
     return codes
+
+
+def read_lsoa_values(path: Path, what: str, code_column: str, source: str, *, integer: bool = False, minimum: float | None = None) -> pd.DataFrame:
+    """Values of every registry outcome of ``source`` (one raw column each), indexed by LSOA."""
+    from ..outcomes import outcomes_from
+
+    frame = read_csv(path, what)
+    outcomes = outcomes_from(source)
+    require_columns(frame, path, [code_column, *[o.columns[0] for o in outcomes]], what)
+    codes = lsoa_codes(frame, path, code_column)
+    values = {o.key: numeric_column(frame, path, o.columns[0], integer=integer, minimum=minimum).to_numpy() for o in outcomes}
+    return pd.DataFrame(values, index=pd.Index(codes.to_numpy(), name="lsoa11"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .common import LSOA_CODE, SourceFormatError, first_bad_row, numeric_column, read_csv, require_columns, row_label
+from .common import LSOA_CODE, SourceFormatError, numeric_column, read_csv, reject_rows, require_columns
 
 COLUMNS = ("pcd", "oa11", "lsoa11", "msoa11", "lat", "long", "img_id")
 
@@ -30,21 +30,12 @@ def read_postcode_locations(path: Path) -> PostcodeLocations:
     if frame.empty:
         raise SourceFormatError(path, "no row has an img_id.", "Each image location needs its img_id in the 'img_id' column.")
     img_id = numeric_column(frame, path, "img_id", integer=True, minimum=0)
-    duplicated = img_id.duplicated()
-    if duplicated.any():
-        first, row = first_bad_row(frame, duplicated)
-        raise SourceFormatError(path, f"img_id {img_id.iloc[first]} appears again at {row_label(row)}.", "img_id must be unique.")
+    reject_rows(path, frame, img_id.duplicated(), lambda i, line: f"img_id {img_id.iloc[i]} appears again at {line}.", "img_id must be unique.")
     lsoa = frame["lsoa11"].str.strip()
-    malformed = ~lsoa.str.match(LSOA_CODE)
-    if malformed.any():
-        first, row = first_bad_row(frame, malformed)
-        raise SourceFormatError(path, f"column 'lsoa11', {row_label(row)}: {lsoa.iloc[first]!r} is not an LSOA 2011 code.")
+    reject_rows(path, frame, ~lsoa.str.match(LSOA_CODE), lambda i, line: f"column 'lsoa11', {line}: {lsoa.iloc[i]!r} is not an LSOA 2011 code.")
     lat = numeric_column(frame, path, "lat")
     lon = numeric_column(frame, path, "long")
-    out_of_range = (lat.abs() > 90) | (lon.abs() > 180)
-    if out_of_range.any():
-        first, row = first_bad_row(frame, out_of_range)
-        raise SourceFormatError(path, f"{row_label(row)}: lat/long ({lat.iloc[first]}, {lon.iloc[first]}) is out of range.")
+    reject_rows(path, frame, (lat.abs() > 90) | (lon.abs() > 180), lambda i, line: f"{line}: lat/long ({lat.iloc[i]}, {lon.iloc[i]}) is out of range.")
     locations = pd.DataFrame(
         {
             "img_id": img_id.to_numpy(),
