@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME := $(CURDIR)/data/.dagster
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 DEMO_RAW := $(CURDIR)/data/demo/raw
 UI_PORT ?= 3000
 

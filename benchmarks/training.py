@@ -79,9 +79,9 @@ def main() -> None:
     def measure(dataset, n_rows: int) -> float:
         model = network.reset(mean, variance, seed=0)
         steps = int(np.ceil(n_rows / cfg.batch_size))
-        model.fit(dataset, epochs=1, steps_per_epoch=min(steps, 20), verbose=0)
+        model.fit(dataset, epochs=1, steps_per_epoch=min(steps, 20), shuffle=False, verbose=0)
         begin = time.perf_counter()
-        model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
+        model.fit(dataset, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
         return steps * cfg.batch_size / (time.perf_counter() - begin)
 
     streamed = measure(streamed_dataset(path, rows, deciles, cfg, rng, 4096), args.rows)

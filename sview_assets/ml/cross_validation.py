@@ -148,6 +148,7 @@ def fit_model(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows: np.nd
         validation_steps=validation_steps,
         validation_batch_size=VALIDATION_BATCH if in_memory else None,
         callbacks=[stop],
+        shuffle=False,
         verbose=0,
     )
     seconds = time.perf_counter() - start

@@ -17,10 +17,15 @@ import numpy as np
 
 from .ordinal import HIDDEN_AFTER_MEAN, HIDDEN_PER_HEADING, ordinal_loss
 
+Z_LIMIT = 6.0
+
 
 @keras.saving.register_keras_serializable(package="sview")
 class FeatureStandardization(keras.layers.Layer):
-    """(x - mean) / sqrt(variance) per feature, with the statistics stored as (non-trainable) weights."""
+    """(x - mean) / sqrt(variance) per feature, clipped to +-Z_LIMIT; the statistics are non-trainable weights.
+
+    The clip keeps a rare activation on an unseen image from dominating the score.
+    """
 
     def __init__(self, dim: int, **kwargs):
         super().__init__(**kwargs)
@@ -31,7 +36,8 @@ class FeatureStandardization(keras.layers.Layer):
         self.variance = self.add_weight(shape=(self.dim,), initializer="ones", trainable=False, name="variance")
 
     def call(self, inputs):
-        return (inputs - self.mean) * keras.ops.rsqrt(self.variance)
+        standardised = (inputs - self.mean) * keras.ops.rsqrt(self.variance)
+        return keras.ops.clip(standardised, -Z_LIMIT, Z_LIMIT)
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim}

@@ -16,9 +16,16 @@ import numpy as np
 
 from .training_set import FEATURES
 
+VARIANCE_FLOOR_FRACTION = 0.01
+
 
 def feature_moments(path, rows: np.ndarray, chunk_rows: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and variance over ``rows`` (all headings pooled), streamed in float64."""
+    """Per-feature mean and variance over ``rows`` (all headings pooled), streamed in float64.
+
+    fc6 units that never fire on the training rows have zero variance; dividing by it
+    would turn one activation on a held-out image into a z-score of thousands. The
+    variance is therefore floored at a small fraction of the median feature variance.
+    """
     rows = np.sort(np.asarray(rows))
     with h5py.File(path, "r") as handle:
         data = handle[FEATURES]
@@ -32,8 +39,9 @@ def feature_moments(path, rows: np.ndarray, chunk_rows: int = 1024) -> tuple[np.
             squares += np.square(block).sum(axis=0)
             count += len(block)
     mean = total / count
-    variance = np.maximum(squares / count - mean**2, 1e-6)
-    return mean.astype(np.float32), variance.astype(np.float32)
+    variance = np.maximum(squares / count - mean**2, 0.0)
+    floor = max(VARIANCE_FLOOR_FRACTION * float(np.median(variance)), 1e-6)
+    return mean.astype(np.float32), np.maximum(variance, floor).astype(np.float32)
 
 
 def _slabs(rows: np.ndarray, chunk_rows: int):
