@@ -19,9 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
 from _common import emit, peak_rss_mb  # noqa: E402
+from PIL import Image  # noqa: E402
 
 
 def write_images(folder: Path, locations: int, width: int, height: int) -> list[list[str]]:

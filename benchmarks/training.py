@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
-
 from _common import emit, peak_rss_mb  # noqa: E402
 
 LONDON_LOCATIONS = 156_581

@@ -1,6 +1,5 @@
 """Asset checks on the label tables (checks of partitioned assets live with their assets)."""
 
-
 import dagster as dg
 import pandas as pd
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sview_assets.assets.images import image_manifest
 from sview_assets.assets.features import vgg16_features
+from sview_assets.assets.images import image_manifest
 from sview_assets.assets.training import score_check
 from sview_assets.checks import decile_imbalance
 from sview_assets.definitions import build_definitions

@@ -8,8 +8,8 @@ from scipy.stats import kendalltau
 
 from sview_assets.ml.aggregate import aggregate_lsoas
 from sview_assets.ml.cross_validation import TrainSettings, train_outcome
-from sview_assets.ml.training_set import build_training_set
 from sview_assets.ml.feature_store import write_feature_file
+from sview_assets.ml.training_set import build_training_set
 
 FAST = TrainSettings(epochs=8, batch_size=32, patience=3, folds=5, seed=0)
 DIM = 4096

@@ -1,6 +1,5 @@
 """Readers of the real formats: good input gives the values, each kind of bad input a clear message."""
 
-import pandas as pd
 import pytest
 
 from sview_assets.sources.census import read_census_shares

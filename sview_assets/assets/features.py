@@ -1,6 +1,5 @@
 """Feature stage: VGG16 fc6 features per image batch, and the city's HDF5 training set."""
 
-
 import time
 
 import dagster as dg

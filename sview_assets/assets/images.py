@@ -1,6 +1,5 @@
 """Image stage: each batch's manifest of locations, headings and problems."""
 
-
 import dagster as dg
 import pandas as pd
 

@@ -1,17 +1,15 @@
 """Label stage: image locations from the postcode directory, and per-LSOA outcome deciles."""
 
-
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from ..outcomes import OUTCOME_KEYS
+from ..metadata import preview
+from ..outcomes import CENSUS, EXTRA, INCOME, IOD, OUTCOME_KEYS
 from ..settings import SviewSettings
 from ..sources.files import DEFAULT_SOURCE_FILES, POSTCODE_FILE
 from ..sources.labels import build_lsoa_labels
 from ..sources.postcodes import read_postcode_locations
-from ..metadata import preview
-from ..outcomes import CENSUS, EXTRA, INCOME, IOD
 
 GROUP = "labels"
 

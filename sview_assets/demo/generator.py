@@ -20,7 +20,7 @@ from PIL import Image
 from ..files import write_bytes_if_changed
 from ..outcomes import CENSUS, EXTRA, INCOME, IOD, OUTCOMES, outcomes_from
 from ..sources.files import DEFAULT_SOURCE_FILES, POSTCODE_FILE
-from .geography import CitySpec, deprivation_scores, lsoa_table, locations_table
+from .geography import CitySpec, deprivation_scores, locations_table, lsoa_table
 from .render import HEADINGS, render_scene
 
 GROUND_TRUTH_FILE = "ground_truth.csv"
