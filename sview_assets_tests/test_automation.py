@@ -7,6 +7,7 @@ import shutil
 import dagster as dg
 
 from sview_assets.automation import image_batch_sensor, stale_outcomes_schedule
+from sview_assets.demo.geography import CitySpec
 from sview_assets.outcomes import OUTCOME_KEYS
 from sview_assets.staleness import stale_outcomes
 
@@ -51,3 +52,52 @@ def test_schedule_requests_stale_outcomes_only(built_city):
     context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.datetime(2026, 11, 22, 3, 0))
     requested = {r.partition_key for r in stale_outcomes_schedule(context)}
     assert "crime" not in requested and requested <= set(OUTCOME_KEYS) and "housing_services" in requested
+
+
+def test_declarative_automation_moves_one_stage_at_a_time(tmp_path, random_vgg16):
+    """New features request one training-set run; once it exists, each outcome's chain once; nothing twice."""
+    from sview_assets.definitions import build_definitions
+
+    from .conftest import TINY_CITY, make_city
+
+    settings = make_city(tmp_path, CitySpec(**{**TINY_CITY.__dict__, "batch_size": 60}), city="auto")
+    defs = build_definitions(settings, random_vgg16)
+    instance = dg.DagsterInstance.ephemeral()
+
+    def evaluate(cursor):
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        requested = {key: result.get_num_requested(dg.AssetKey(key)) for key in ASSET_NAMES}
+        return result, {k: v for k, v in requested.items() if v}
+
+    result, requested = evaluate(None)
+    assert requested == {}
+    assert defs.resolve_job_def("labels_job").execute_in_process(instance=instance).success
+    instance.add_dynamic_partitions("image_batch", ["batch_000"])
+    assert defs.resolve_job_def("image_features_job").execute_in_process(instance=instance, partition_key="batch_000").success
+
+    result, requested = evaluate(result.cursor)
+    assert requested == {"training_set": 1}
+    result, requested = evaluate(result.cursor)
+    assert requested == {}
+
+    assert defs.resolve_job_def("training_set_job").execute_in_process(instance=instance).success
+    result, requested = evaluate(result.cursor)
+    # Each outcome's chain is requested together (one run per outcome partition); the views wait
+    # until the metrics exist.
+    chain = ("ordinal_model", "location_predictions", "lsoa_predictions", "model_metrics")
+    assert requested == {key: len(OUTCOME_KEYS) for key in chain}
+    assert evaluate(result.cursor)[1] == {}
+
+
+ASSET_NAMES = (
+    "postcode_locations",
+    "lsoa_labels",
+    "image_manifest",
+    "vgg16_features",
+    "training_set",
+    "ordinal_model",
+    "location_predictions",
+    "lsoa_predictions",
+    "model_metrics",
+    "warehouse_views",
+)
