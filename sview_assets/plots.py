@@ -37,11 +37,24 @@ def confusion_heatmap(matrix: np.ndarray, title: str):
     return figure
 
 
-def decile_map(lsoas: pd.DataFrame, title: str):
-    """LSOA centroids coloured by true and predicted decile, side by side."""
+def decile_map(lsoas: pd.DataFrame, title: str, boundaries: dict | None = None):
+    """True and predicted deciles side by side: LSOA polygons when ``boundaries`` are given, else centroids."""
+    from matplotlib.collections import PolyCollection
+
     figure, axes = plt.subplots(1, 2, figsize=(8, 3.8), sharex=True, sharey=True)
     for axis, column in zip(axes, ("true_decile", "predicted_decile")):
-        points = axis.scatter(lsoas["long"], lsoas["lat"], c=lsoas[column], cmap="RdYlGn", vmin=1, vmax=10, s=28, marker="s")
+        if boundaries:
+            rings, values = [], []
+            for lsoa, decile in zip(lsoas["lsoa11"], lsoas[column]):
+                for ring in boundaries.get(lsoa, []):
+                    rings.append(ring)
+                    values.append(decile)
+            shapes = PolyCollection(rings, array=np.asarray(values, dtype=float), cmap="RdYlGn", edgecolors="white", linewidths=0.3)
+            shapes.set_clim(1, 10)
+            points = axis.add_collection(shapes)
+            axis.autoscale_view()
+        else:
+            points = axis.scatter(lsoas["long"], lsoas["lat"], c=lsoas[column], cmap="RdYlGn", vmin=1, vmax=10, s=28, marker="s")
         axis.set_title(column.replace("_", " "), fontsize=9)
         axis.set_xlabel("longitude")
     axes[0].set_ylabel("latitude")

@@ -136,6 +136,9 @@ def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
     run_outcome(defs, instance, "control")
     checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
     assert checks["scores_finite_and_varied"]
+    metrics_metadata = first.asset_materializations_for_node("model_metrics")[0].metadata
+    assert metrics_metadata["map_geometry"].value == "boundaries"
+    assert metrics_metadata["map_score_mean"].value.startswith("![plot](data:image/png;base64,")
     mine = "SELECT * FROM location_predictions WHERE outcome IN ('income', 'control') ORDER BY outcome, img_id"
     before = query(settings, mine)
     control_before = query(settings, "SELECT * FROM lsoa_predictions WHERE outcome = 'control' ORDER BY method, lsoa11")

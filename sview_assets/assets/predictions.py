@@ -9,6 +9,8 @@ from ..ml.metrics import confusion_matrix, decile_metrics
 from ..ml.ordinal import predicted_decile
 from ..partitions import outcome_partitions
 from ..settings import SviewSettings
+from ..sources.boundaries import read_lsoa_boundaries
+from ..sources.files import BOUNDARY_FILE
 from .training import ordinal_model, read_out_of_fold
 
 GROUP = "predictions"
@@ -58,17 +60,22 @@ def lsoa_predictions(context: dg.AssetExecutionContext, location_predictions: pd
 
 
 @dg.asset(group_name=GROUP, partitions_def=outcome_partitions, metadata=OUTCOME_PARTITION, kinds={"duckdb", "pandas"}, automation_condition=EAGER)
-def model_metrics(context: dg.AssetExecutionContext, lsoa_predictions: pd.DataFrame, postcode_locations: pd.DataFrame) -> pd.DataFrame:
+def model_metrics(
+    context: dg.AssetExecutionContext, settings: SviewSettings, lsoa_predictions: pd.DataFrame, postcode_locations: pd.DataFrame
+) -> pd.DataFrame:
     """LSOA-level agreement of predicted and true deciles, per aggregation method.
 
     Kendall's tau-b, exact accuracy, within-one-decile accuracy, mean absolute decile error and
     number of LSOAs; the confusion matrices and a map of predicted vs true deciles are plots in the
-    metadata. Table `model_metrics`, one partition per outcome; see the `metrics_summary` view.
+    metadata. The map draws LSOA polygons from `raw/lsoa_boundaries.geojson` when that file exists,
+    else LSOA centroids (mean location of their postcodes). Table `model_metrics`, one partition per outcome; see the `metrics_summary` view.
     """
     from ..plots import confusion_heatmap, decile_map
 
     outcome = context.partition_key
     centroids = postcode_locations.groupby("lsoa11")[["lat", "long"]].mean()
+    boundary_file = settings.paths.raw / BOUNDARY_FILE
+    boundaries = read_lsoa_boundaries(boundary_file) if boundary_file.is_file() else None
     rows, plots = [], {}
     for method in METHODS:
         part = lsoa_predictions[lsoa_predictions["method"] == method]
@@ -77,13 +84,14 @@ def model_metrics(context: dg.AssetExecutionContext, lsoa_predictions: pd.DataFr
         plots[f"confusion_{method}"] = figure_markdown(confusion_heatmap(confusion_matrix(part["predicted_decile"], part["true_decile"]), f"{outcome} ({method})"))
         if method == METHODS[0]:
             located = part.join(centroids, on="lsoa11")
-            plots["map_score_mean"] = figure_markdown(decile_map(located, f"{outcome}: true vs predicted LSOA deciles"))
+            plots["map_score_mean"] = figure_markdown(decile_map(located, f"{outcome}: true vs predicted LSOA deciles", boundaries))
     frame = pd.DataFrame(rows)
     context.add_output_metadata(
         {
             **{f"kendall_tau_b_{r['method']}": round(r["kendall_tau_b"], 4) for r in rows},
             **{f"accuracy_{r['method']}": round(r["accuracy"], 4) for r in rows},
             "metrics": preview(frame),
+            "map_geometry": "boundaries" if boundaries else "centroids",
             **plots,
         }
     )

@@ -3,13 +3,14 @@
 Files: Indices of Deprivation 2015 domain ranks (with LSOAs from outside the
 city, as the national file has), Census 2011 LSOA counts, London-style
 household income, an extra-outcomes CSV with the negative control, the
-postcode directory with img_id, image batches as zip archives, and
-``ground_truth.csv`` with the latent factors.
+postcode directory with img_id, LSOA boundaries (GeoJSON grid cells), image
+batches as zip archives, and ``ground_truth.csv`` with the latent factors.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -19,8 +20,8 @@ from PIL import Image
 
 from ..files import write_bytes_if_changed
 from ..outcomes import CENSUS, EXTRA, INCOME, IOD, OUTCOMES, outcomes_from
-from ..sources.files import DEFAULT_SOURCE_FILES, POSTCODE_FILE
-from .geography import CitySpec, deprivation_scores, locations_table, lsoa_table
+from ..sources.files import BOUNDARY_FILE, DEFAULT_SOURCE_FILES, POSTCODE_FILE
+from .geography import LAT_STEP, LONG_STEP, CitySpec, deprivation_scores, locations_table, lsoa_table
 from .render import HEADINGS, render_scene
 
 GROUND_TRUTH_FILE = "ground_truth.csv"
@@ -73,6 +74,17 @@ def _extra_frame(scores: pd.DataFrame) -> pd.DataFrame:
     for outcome in outcomes_from(EXTRA):
         frame[outcome.columns[0]] = np.round(scores[outcome.key].to_numpy(), 5)
     return frame
+
+
+def _boundaries(lsoas: pd.DataFrame) -> dict:
+    """Each LSOA's grid cell as a GeoJSON polygon (long/lat), as an ONS boundary file would give it."""
+    features = []
+    for row in lsoas.itertuples():
+        west, east = row.long - LONG_STEP / 2, row.long + LONG_STEP / 2
+        south, north = row.lat - LAT_STEP / 2, row.lat + LAT_STEP / 2
+        ring = [[round(x, 6), round(y, 6)] for x, y in ((west, south), (east, south), (east, north), (west, north), (west, south))]
+        features.append({"type": "Feature", "properties": {"LSOA11CD": row.lsoa11}, "geometry": {"type": "Polygon", "coordinates": [ring]}})
+    return {"type": "FeatureCollection", "features": features}
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -142,6 +154,8 @@ def generate_city(raw_dir: Path, spec: CitySpec = CitySpec(), progress=print) ->
     directory = locations[["pcd", "oa11", "lsoa11", "msoa11", "lat", "long", "img_id"]]
     written["postcodes"] = raw_dir / POSTCODE_FILE
     _write_csv(directory, written["postcodes"])
+    written["boundaries"] = raw_dir / BOUNDARY_FILE
+    write_bytes_if_changed(written["boundaries"], json.dumps(_boundaries(lsoas)).encode())
     truth = lsoas.merge(scores.rename(columns={o.key: f"latent_{o.key}" for o in OUTCOMES}), on="lsoa11")
     written["ground_truth"] = raw_dir / GROUND_TRUTH_FILE
     _write_csv(truth, written["ground_truth"])

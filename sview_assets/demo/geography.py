@@ -9,6 +9,8 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter
 
 FACTORS = ("affluence", "greenery", "density", "control")
+LAT_STEP = 0.01
+LONG_STEP = 0.015
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,8 @@ def lsoa_table(spec: CitySpec, rng: np.random.Generator) -> pd.DataFrame:
                 "msoa11": f"E02{900000 + (gy // 2) * side + gx // 2 + 1:06d}",
                 "grid_x": gx,
                 "grid_y": gy,
-                "lat": 51.40 + 0.01 * gy,
-                "long": -0.20 + 0.015 * gx,
+                "lat": 51.40 + LAT_STEP * gy,
+                "long": -0.20 + LONG_STEP * gx,
                 **{name: float(fields[name][gy, gx]) for name in FACTORS},
                 "style": int(rng.integers(0, 1_000_000)),
             }
@@ -137,8 +139,8 @@ def locations_table(spec: CitySpec, lsoas: pd.DataFrame, rng: np.random.Generato
                     "oa11": f"E00{(900000 + 4 * i + quadrant) % 1_000_000:06d}",
                     "lsoa11": lsoa["lsoa11"],
                     "msoa11": lsoa["msoa11"],
-                    "lat": round(lsoa["lat"] + 0.01 * dy, 6),
-                    "long": round(lsoa["long"] + 0.015 * dx, 6),
+                    "lat": round(lsoa["lat"] + LAT_STEP * dy, 6),
+                    "long": round(lsoa["long"] + LONG_STEP * dx, 6),
                     "local_noise": float(rng.standard_normal()),
                 }
             )
