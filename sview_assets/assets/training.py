@@ -1,6 +1,5 @@
 """Model stage: one ordinal model per outcome with LSOA-grouped cross-validation."""
 
-import json
 from dataclasses import asdict
 
 import dagster as dg
@@ -9,7 +8,7 @@ import pandas as pd
 from pydantic import Field
 
 from ..metadata import figure_markdown
-from ..ml.cross_validation import OUT_OF_FOLD_FILE, TRAINING_FILE, TrainSettings
+from ..ml.cross_validation import OUT_OF_FOLD_FILE, TrainSettings
 from ..partitions import outcome_partitions
 from ..settings import SviewSettings
 from .features import TENSORFLOW_TAG, training_set
@@ -107,7 +106,3 @@ def read_out_of_fold(settings: SviewSettings, outcome: str) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; materialize ordinal_model[{outcome}] first.")
     return pd.read_csv(path, dtype={"pcd": str, "lsoa11": str})
-
-
-def read_training_record(settings: SviewSettings, outcome: str) -> dict:
-    return json.loads((settings.paths.model_dir(outcome) / TRAINING_FILE).read_text())

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-HEADINGS = ("a", "b", "c", "d")
+from ..sources.images import HEADINGS
+
+__all__ = ["HEADINGS", "render_scene"]
 
 
 def _sigmoid(x: float) -> float:
