@@ -24,7 +24,8 @@ from PIL import Image  # noqa: E402
 
 
 def write_images(folder: Path, locations: int, width: int, height: int) -> list[list[str]]:
-    from sview_assets.demo.render import HEADINGS, render_scene
+    from sview_assets.demo.render import render_scene
+    from sview_assets.sources.images import HEADINGS
 
     paths = []
     for img_id in range(locations):

@@ -21,8 +21,9 @@ from PIL import Image
 from ..files import write_bytes_if_changed
 from ..outcomes import CENSUS, EXTRA, INCOME, IOD, OUTCOMES, outcomes_from
 from ..sources.files import BOUNDARY_FILE, DEFAULT_SOURCE_FILES, POSTCODE_FILE
+from ..sources.images import HEADINGS
 from .geography import LAT_STEP, LONG_STEP, CitySpec, deprivation_scores, locations_table, lsoa_table
-from .render import HEADINGS, render_scene
+from .render import render_scene
 
 GROUND_TRUTH_FILE = "ground_truth.csv"
 NATIONAL_EXTRA_LSOAS = 0.25

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..sources.images import HEADINGS
-
-__all__ = ["HEADINGS", "render_scene"]
-
 
 def _sigmoid(x: float) -> float:
     return float(1.0 / (1.0 + np.exp(-x)))

@@ -124,9 +124,9 @@ def fit_model(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows: np.nd
 
     keras.utils.set_random_seed(seed)
     mean, variance = feature_moments(path, rows, cfg.chunk_rows * 4)
-    model = shared_network(int(mean.shape[0]), cfg.noise_std, cfg.learning_rate).reset(mean, variance, seed)
-    rng = np.random.default_rng(seed)
     dim = int(mean.shape[0])
+    model = shared_network(dim, cfg.noise_std, cfg.learning_rate).reset(mean, variance, seed)
+    rng = np.random.default_rng(seed)
     in_memory = fits_in_memory(len(rows) + len(val_rows), cfg.memory_budget_mb, dim)
     if in_memory:
         train = in_memory_dataset(path, rows, deciles, cfg, rng, cfg.epochs)

@@ -60,13 +60,15 @@ def extract_features(
         return ExtractionResult(np.zeros(0, np.int64), np.zeros((0, N_HEADINGS, FEATURE_DIM), np.float32))
     infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     ids_out, feats_out = [], []
+    done = 0
     for ids, images in location_dataset(expected, paths, cores, locations_per_batch):
         flat = tf.reshape(images, [-1, IMAGE_SIZE, IMAGE_SIZE, 3])
         feats = infer(flat).numpy().reshape(-1, N_HEADINGS, FEATURE_DIM)
         ids_out.append(ids.numpy())
+        done += len(ids_out[-1])
         feats_out.append(feats)
         if progress:
-            progress(sum(len(i) for i in ids_out), len(expected))
+            progress(done, len(expected))
     got = np.concatenate(ids_out) if ids_out else np.zeros(0, np.int64)
     features = np.concatenate(feats_out) if feats_out else np.zeros((0, N_HEADINGS, FEATURE_DIM), np.float32)
     failed = sorted(set(expected) - set(got.tolist()))
