@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 DEMO_RAW := $(CURDIR)/data/demo/raw
 UI_PORT ?= 3000
 
-.PHONY: install demo demo-city test test-fast ui bench clean-demo instance
+.PHONY: install demo demo-city test test-fast lint ui bench clean-demo instance
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 ui: install instance
 	$(BIN)/dagster dev --host 127.0.0.1 --port $(UI_PORT) --workspace workspace.yaml

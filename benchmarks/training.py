@@ -57,8 +57,9 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from sview_assets.ml.cross_validation import TrainSettings, in_memory_dataset, streamed_dataset
+    from sview_assets.ml.cross_validation import in_memory_dataset, streamed_dataset
     from sview_assets.ml.ordinal_network import shared_network
+    from sview_assets.ml.presets import TrainSettings
     from sview_assets.ml.streaming import feature_moments
     from sview_assets.ml.threads import configure_tensorflow_threads
 
@@ -72,8 +73,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows = np.arange(args.rows)
     moments_rows = rng.choice(rows, size=min(args.rows, 20_000), replace=False)
-    mean, variance = feature_moments(path, np.sort(moments_rows))
-    network = shared_network(4096, cfg.noise_std, cfg.learning_rate)
+    mean, variance = feature_moments(path, np.sort(moments_rows), floor_fraction=cfg.variance_floor_fraction)
+    network = shared_network(4096, cfg.noise_std, cfg.learning_rate, cfg.z_limit)
 
     def measure(dataset, n_rows: int) -> float:
         model = network.reset(mean, variance, seed=0)

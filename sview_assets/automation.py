@@ -9,14 +9,18 @@ from .assets.labels import lsoa_labels, postcode_locations
 from .assets.predictions import location_predictions, lsoa_predictions, model_metrics
 from .assets.training import TrainConfig, ordinal_model
 from .assets.views import warehouse_views
-from .partitions import image_batch_partitions
+from .partitions import image_batch_partitions, outcome_partitions
 from .pipeline import FEATURES_JOB, LABELS_JOB, OUTCOME_JOB, TRAINING_SET_JOB, VIEWS_JOB, run_whole_pipeline
 from .resources import Vgg16Resource
 from .settings import SviewSettings
 from .staleness import plan_image_batches, stale_outcomes, training_set_is_stale
 
-labels_job = dg.define_asset_job(LABELS_JOB, selection=[postcode_locations, lsoa_labels], description="Read the label sources and postcode directory into DuckDB.")
-image_features_job = dg.define_asset_job(FEATURES_JOB, selection=[image_manifest, vgg16_features], description="Manifest and VGG16 features of one image batch.")
+labels_job = dg.define_asset_job(
+    LABELS_JOB, selection=[postcode_locations, lsoa_labels], description="Read the label sources and postcode directory into DuckDB."
+)
+image_features_job = dg.define_asset_job(
+    FEATURES_JOB, selection=[image_manifest, vgg16_features], description="Manifest and VGG16 features of one image batch."
+)
 training_set_job = dg.define_asset_job(TRAINING_SET_JOB, selection=[training_set], description="Rebuild the HDF5 training set from every batch's features.")
 retrain_outcome_job = dg.define_asset_job(
     OUTCOME_JOB,
@@ -27,7 +31,7 @@ views_job = dg.define_asset_job(VIEWS_JOB, selection=[warehouse_views], descript
 
 
 class WholePipelineConfig(dg.Config):
-    outcomes: list[str] = Field(default=[], description="Outcomes to train; empty means every registered outcome.")
+    outcomes: list[str] = Field(default=[], description="Outcomes to train; empty means every outcome the city's label files provide.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Hyper-parameters for every outcome's model.")
 
 
@@ -50,10 +54,13 @@ def whole_pipeline():
 
 
 @dg.sensor(job=image_features_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED)
-def image_batch_sensor(context: dg.SensorEvaluationContext, settings: SviewSettings) -> dg.SensorResult:
-    """Registers new image batches under raw/images/ and requests features for new or changed ones."""
-    plan = plan_image_batches(context.instance, settings, image_batch_partitions.name)
-    requests = [dg.RunRequest(partition_key=key, run_key=f"{key}:{fingerprint}") for key, fingerprint in sorted(plan.to_extract.items())]
+def image_batch_sensor(context: dg.SensorEvaluationContext, settings: SviewSettings, vgg16: Vgg16Resource) -> dg.SensorResult:
+    """Registers new image batches under raw/images/ and requests features for new or stale ones
+    (other image files, VGG16 weights or preprocessing than their feature file records)."""
+    plan = plan_image_batches(context.instance, settings, image_batch_partitions.name, vgg16.weights().sha256)
+    for key, reasons in sorted(plan.reasons.items()):
+        context.log.info(f"batch {key}: {'; '.join(reasons)}")
+    requests = [dg.RunRequest(partition_key=key, run_key=f"{key}:{provenance.digest()}") for key, provenance in plan.to_extract.items()]
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[image_batch_partitions.build_add_request(plan.to_register)] if plan.to_register else [],
@@ -72,7 +79,7 @@ def stale_training_set_schedule(context: dg.ScheduleEvaluationContext):
 @dg.schedule(cron_schedule="0 3 * * *", job_name=OUTCOME_JOB, default_status=dg.DefaultScheduleStatus.STOPPED)
 def stale_outcomes_schedule(context: dg.ScheduleEvaluationContext):
     """Nightly at 03:00: retrain each outcome whose model is older than the training set or whose metrics are older than its model."""
-    outcomes = stale_outcomes(context.instance)
+    outcomes = stale_outcomes(context.instance, context.instance.get_dynamic_partitions(outcome_partitions.name))
     if not outcomes:
         return dg.SkipReason("Every outcome is up to date.")
     return [dg.RunRequest(partition_key=o, run_key=f"{o}:{context.scheduled_execution_time.isoformat()}") for o in outcomes]

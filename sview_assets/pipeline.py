@@ -10,13 +10,13 @@ others go on; the call fails at the end if anything failed.
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import dagster as dg
 
 from .outcomes import OUTCOME_KEYS
-from .partitions import image_batch_partitions
+from .partitions import image_batch_partitions, outcome_partitions
 from .settings import SviewSettings
 from .staleness import plan_image_batches
 
@@ -67,17 +67,24 @@ def run_whole_pipeline(
     log("stage 1/5: labels and postcode locations")
     if not execute(LABELS_JOB, "labels"):
         return report
-    plan = plan_image_batches(instance, settings, image_batch_partitions.name)
+    city_outcomes = instance.get_dynamic_partitions(outcome_partitions.name)
+    weights_sha256 = defs.resources["vgg16"].weights().sha256
+    plan = plan_image_batches(instance, settings, image_batch_partitions.name, weights_sha256)
     if plan.to_register:
         instance.add_dynamic_partitions(image_batch_partitions.name, plan.to_register)
     log(f"stage 2/5: features for {len(plan.to_extract)} image batch(es) ({len(plan.to_register)} newly registered)")
     for i, batch in enumerate(sorted(plan.to_extract), start=1):
-        log(f"  batch {batch} ({i}/{len(plan.to_extract)})")
+        log(f"  batch {batch} ({i}/{len(plan.to_extract)}): {'; '.join(plan.reasons[batch])}")
         execute(FEATURES_JOB, f"features[{batch}]", partition_key=batch)
+    if plan.removed:
+        log(f"  left out, no longer under raw/images/: {', '.join(plan.removed)}")
     log("stage 3/5: training set")
     if not execute(TRAINING_SET_JOB, "training_set"):
         return report
-    chosen = outcomes or list(OUTCOME_KEYS)
+    chosen = [o for o in (outcomes or city_outcomes) if o in city_outcomes]
+    for outcome in sorted(set(outcomes or []) - set(city_outcomes)):
+        report.failed.append(f"outcome[{outcome}]")
+        log(f"FAILED: outcome[{outcome}]: this city's label files do not provide it (see lsoa_labels' outcomes_not_built)")
     run_config = {"ops": {"ordinal_model": {"config": train_config}}} if train_config else None
     log(f"stage 4/5: models and predictions for {len(chosen)} outcome(s)")
     for i, outcome in enumerate(chosen, start=1):
@@ -88,24 +95,26 @@ def run_whole_pipeline(
     return report
 
 
-def print_metrics(settings: SviewSettings) -> None:
-    """Print the metrics_summary view."""
-    import duckdb
-
-    with duckdb.connect(str(settings.paths.warehouse), read_only=True) as connection:
-        frame = connection.execute("SELECT * FROM metrics_summary").fetchdf()
-    print(frame.to_string(index=False))
-
-
 def main(argv: list[str] | None = None) -> None:
-    from .definitions import defs
+    from .ml.presets import PRESETS
+    from .report import print_metrics
 
     parser = argparse.ArgumentParser(description="Materialize every sview asset for the configured city (SVIEW_CITY).")
-    parser.add_argument("--outcomes", nargs="*", help=f"outcomes to train (default: all of {', '.join(OUTCOME_KEYS)})")
-    parser.add_argument("--epochs", type=int, help="override the most epochs per model")
+    parser.add_argument(
+        "--outcomes", nargs="*", help=f"outcomes to train (default: every outcome the city's label files provide, of {', '.join(OUTCOME_KEYS)})"
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="training preset: 'default' (fast, early stopping) or 'paper' (the original code's settings)")
+    parser.add_argument("--epochs", type=int, help="override the preset's most epochs per model")
     parser.add_argument("--patience", type=int, help="override the early-stopping patience")
+    parser.add_argument("--folds", type=int, help="override the number of cross-validation folds")
     args = parser.parse_args(argv)
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("patience", args.patience)) if v is not None}
+    unknown = sorted(set(args.outcomes or []) - set(OUTCOME_KEYS))
+    if unknown:
+        parser.error(f"unknown outcome(s) {', '.join(unknown)}; known: {', '.join(OUTCOME_KEYS)}")
+    overrides = {k: v for k in ("preset", "epochs", "patience", "folds") if (v := getattr(args, k)) is not None}
+
+    from .definitions import defs
+
     settings = defs.resources["settings"]
     if not os.environ.get("DAGSTER_HOME"):
         print("DAGSTER_HOME is not set: runs are not kept after this process (the Makefile sets it to data/.dagster).")

@@ -14,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 from pydantic import Field
 
+from .ml.vgg16 import WeightsInfo, file_stamp, weights_info
 from .settings import SviewSettings
 
 WEIGHTS_ENV = "SVIEW_VGG16_WEIGHTS"
@@ -34,16 +35,16 @@ class Vgg16Resource(dg.ConfigurableResource):
     locations_per_batch: int = Field(default=8, description="Locations (x4 images) per model call.")
 
     @classmethod
-    def from_env(cls) -> "Vgg16Resource":
+    def from_env(cls) -> Vgg16Resource:
         return cls(weights_file=os.environ.get(WEIGHTS_ENV, ""))
 
     def build(self):
         """The Keras extractor and a :class:`~sview_assets.ml.vgg16.WeightsInfo` (reused within a process)."""
-        stamp = None
-        if self.weights_file and os.path.isfile(self.weights_file):
-            stat = os.stat(self.weights_file)
-            stamp = (stat.st_size, stat.st_mtime_ns)
-        return _cached_extractor(self.weights_file or None, self.random_seed, stamp)
+        return _cached_extractor(self.weights_file or None, self.random_seed, file_stamp(self.weights_file))
+
+    def weights(self) -> WeightsInfo:
+        """Source and checksum of the weights the extractor would use (no TensorFlow needed)."""
+        return weights_info(self.weights_file or None, self.random_seed)
 
 
 @functools.lru_cache(maxsize=1)

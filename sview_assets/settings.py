@@ -36,8 +36,7 @@ def validate_city(city: str) -> str:
     """Return ``city`` if it is a safe folder name, else raise a clear error."""
     if not _CITY_NAME.match(city):
         raise ValueError(
-            f"City name {city!r} is not allowed: use letters, digits, '_' or '-' "
-            f"(it becomes a folder name under the data root). Set {CITY_ENV} accordingly."
+            f"City name {city!r} is not allowed: use letters, digits, '_' or '-' (it becomes a folder name under the data root). Set {CITY_ENV} accordingly."
         )
     return city
 
@@ -87,13 +86,11 @@ class CityPaths:
 class SviewSettings(dg.ConfigurableResource):
     """Which city to work on and where its files live."""
 
-    data_root: str = Field(
-        description=f"Folder holding one sub-folder per city. Default: ${DATA_ROOT_ENV} or the project's data/."
-    )
+    data_root: str = Field(description=f"Folder holding one sub-folder per city. Default: ${DATA_ROOT_ENV} or the project's data/.")
     city: str = Field(description=f"City folder under the data root. Default: ${CITY_ENV} or 'demo'.")
 
     @classmethod
-    def from_env(cls) -> "SviewSettings":
+    def from_env(cls) -> SviewSettings:
         """Settings from the environment, with the documented defaults."""
         return cls(data_root=str(default_data_root()), city=validate_city(default_city()))
 

@@ -1,12 +1,14 @@
-"""What needs re-running: new or changed image batches, and outputs older than their inputs."""
+"""What needs re-running: new, changed or stale image batches, and outputs older than their inputs."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
-from .outcomes import OUTCOME_KEYS
+from .ml.feature_store import FeatureProvenance, stale_reasons
+from .ml.vgg16 import PREPROCESSING_VERSION
 from .settings import SviewSettings
-from .sources.images import find_batches
+from .sources.images import BatchSource, find_batches
 
 FEATURES_KEY = dg.AssetKey("vgg16_features")
 TRAINING_SET_KEY = dg.AssetKey("training_set")
@@ -14,35 +16,71 @@ MODEL_KEY = dg.AssetKey("ordinal_model")
 METRICS_KEY = dg.AssetKey("model_metrics")
 
 
+@dataclass
+class FeatureInventory:
+    """The state of every batch's features against the batch's files, weights and preprocessing now."""
+
+    fresh: dict[str, Path] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    stale: dict[str, list[str]] = field(default_factory=dict)
+    current: dict[str, FeatureProvenance] = field(default_factory=dict)
+
+    def to_extract(self) -> dict[str, list[str]]:
+        """Every batch that needs (new) features, with the reasons."""
+        return {**{key: ["no feature file yet"] for key in self.missing}, **self.stale}
+
+
+def current_provenance(batch: BatchSource, weights_sha256: str) -> FeatureProvenance:
+    """The provenance features of ``batch`` would have if extracted now."""
+    return FeatureProvenance(batch.fingerprint(), weights_sha256, PREPROCESSING_VERSION)
+
+
+def inventory_features(settings: SviewSettings, batches: list[BatchSource], weights_sha256: str) -> FeatureInventory:
+    """Which of ``batches`` have valid features, and why the others do not (missing file, changed inputs)."""
+    inventory = FeatureInventory()
+    for batch in batches:
+        current = current_provenance(batch, weights_sha256)
+        inventory.current[batch.key] = current
+        path = settings.paths.feature_file(batch.key)
+        if not path.is_file():
+            inventory.missing.append(batch.key)
+        elif reasons := stale_reasons(path, current):
+            inventory.stale[batch.key] = reasons
+        else:
+            inventory.fresh[batch.key] = path
+    return inventory
+
+
 @dataclass(frozen=True)
 class BatchPlan:
-    """Batches found on disk: which to register, and which need features (with their fingerprint)."""
+    """Batches found on disk: which to register, which need features (and why), which vanished."""
 
     to_register: list[str]
-    to_extract: dict[str, str]
+    to_extract: dict[str, FeatureProvenance]
+    reasons: dict[str, list[str]]
+    removed: list[str]
 
 
 def latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None):
     """The newest materialization record of an asset (partition), or None."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None), limit=1
-    ).records
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None), limit=1).records
     return records[0] if records else None
 
 
-def plan_image_batches(instance: dg.DagsterInstance, settings: SviewSettings, partitions_name: str) -> BatchPlan:
-    """New batches to register, and batches whose features are missing or were made from other files."""
+def plan_image_batches(instance: dg.DagsterInstance, settings: SviewSettings, partitions_name: str, weights_sha256: str) -> BatchPlan:
+    """New batches to register; batches whose features are missing or stale (other files, weights or
+    preprocessing than now); registered batches no longer under ``raw/images/``."""
     registered = set(instance.get_dynamic_partitions(partitions_name))
-    to_register, to_extract = [], {}
-    for batch in find_batches(settings.paths.raw_images):
-        if batch.key not in registered:
-            to_register.append(batch.key)
-        fingerprint = batch.fingerprint()
-        record = latest_materialization(instance, FEATURES_KEY, batch.key) if batch.key in registered else None
-        done = record is not None and record.asset_materialization.metadata.get("source_fingerprint") == dg.TextMetadataValue(fingerprint)
-        if not done or not settings.paths.feature_file(batch.key).is_file():
-            to_extract[batch.key] = fingerprint
-    return BatchPlan(to_register, to_extract)
+    batches = find_batches(settings.paths.raw_images)
+    inventory = inventory_features(settings, batches, weights_sha256)
+    on_disk = {b.key for b in batches}
+    reasons = inventory.to_extract()
+    return BatchPlan(
+        to_register=sorted(on_disk - registered),
+        to_extract={key: inventory.current[key] for key in sorted(reasons)},
+        reasons=reasons,
+        removed=sorted(registered - on_disk),
+    )
 
 
 def _timestamp(record) -> float:
@@ -56,13 +94,13 @@ def training_set_is_stale(instance: dg.DagsterInstance, batches: list[str]) -> b
     return newest > built
 
 
-def stale_outcomes(instance: dg.DagsterInstance) -> list[str]:
-    """Outcomes whose model is older than the training set, or whose metrics are older than the model."""
+def stale_outcomes(instance: dg.DagsterInstance, outcomes: list[str]) -> list[str]:
+    """Of ``outcomes``, those whose model is older than the training set, or whose metrics are older than the model."""
     built = _timestamp(latest_materialization(instance, TRAINING_SET_KEY))
     if built == float("-inf"):
         return []
     stale = []
-    for outcome in OUTCOME_KEYS:
+    for outcome in outcomes:
         model = _timestamp(latest_materialization(instance, MODEL_KEY, outcome))
         metrics = _timestamp(latest_materialization(instance, METRICS_KEY, outcome))
         if model < built or metrics < model:

@@ -62,3 +62,19 @@ def built_city(tmp_path_factory, random_vgg16):
         assert defs.resolve_job_def("image_features_job").execute_in_process(instance=instance, partition_key=batch).success
     assert defs.resolve_job_def("training_set_job").execute_in_process(instance=instance).success
     return settings, defs, instance
+
+
+@pytest.fixture
+def city_copy(built_city, tmp_path):
+    """A private copy of the built tiny city (raw files, features, training set, warehouse, outcome partitions)."""
+    import shutil
+
+    from sview_assets.partitions import image_batch_partitions, outcome_partitions
+
+    settings, _, built_instance = built_city
+    copy = SviewSettings(data_root=str(tmp_path), city="copy")
+    shutil.copytree(settings.paths.root, copy.paths.root, ignore=shutil.ignore_patterns("models"))
+    instance = dg.DagsterInstance.ephemeral()
+    for partitions in (image_batch_partitions, outcome_partitions):
+        instance.add_dynamic_partitions(partitions.name, built_instance.get_dynamic_partitions(partitions.name))
+    return copy, instance

@@ -17,8 +17,6 @@ def run_outcome_with_multiprocess_executor(outcome: str) -> None:
         "execution": {"config": {"multiprocess": {"max_concurrent": 2}}},
     }
     with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(
-            dg.reconstructable(retrain_outcome_job), instance=instance, run_config=run_config, tags={"dagster/partition": outcome}
-        )
+        result = dg.execute_job(dg.reconstructable(retrain_outcome_job), instance=instance, run_config=run_config, tags={"dagster/partition": outcome})
         if not result.success:
             raise SystemExit(f"run for {outcome} failed")

@@ -30,11 +30,20 @@ def test_score_mean_by_hand():
 def test_decile_mean_by_hand():
     out = aggregate_decile_mean(hand_case()).set_index("lsoa11")
     # 20 location scores sorted: 1, 2, 2.5, 3, 3.5, ..., 10, 10.5, 11 -> two per location decile.
-    # LSOA 1 has location deciles 1 and 10 -> mean 5.5 -> rounded half up to 6.
+    # LSOA 1 has location deciles 1 and 10 -> mean 5.5 -> rounded half to even: 6.
     assert out.loc["E01000001", "predicted_decile"] == 6
     # LSOA 2 has scores 2 and 2.5 -> sorted positions 1 and 2 -> deciles 1 and 2 -> 1.5 -> 2.
     assert out.loc["E01000002", "predicted_decile"] == 2
     assert out.loc["E01000010", "predicted_decile"] == 10
+
+
+def test_decile_mean_rounds_halves_to_even_like_the_original_script():
+    # Ten locations with scores 0..9 get location deciles 1..10.
+    lsoa_of = ["C", "A", "A", "B", "B", "D", "D", "D", "D", "D"]
+    frame = pd.DataFrame({"img_id": range(10), "lsoa11": lsoa_of, "score": np.arange(10.0), "true_decile": 1})
+    out = aggregate_decile_mean(frame).set_index("lsoa11")["predicted_decile"]
+    # A: deciles 2, 3 -> 2.5 -> 2 (half up would give 3); B: 4, 5 -> 4.5 -> 4; C: 1; D: 6..10 -> 8.
+    assert out.to_dict() == {"A": 2, "B": 4, "C": 1, "D": 8}
 
 
 def test_both_methods_side_by_side():

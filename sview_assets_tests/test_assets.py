@@ -152,8 +152,12 @@ def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
 
     income = after[after.outcome == "income"]
     assert income["predicted_decile"].between(1, 10).all()
-    assert (income["true_decile"].to_numpy() == query(settings, "SELECT * FROM postcode_locations ORDER BY img_id").merge(
-        query(settings, "SELECT lsoa11, decile FROM lsoa_labels WHERE outcome = 'income'"), on="lsoa11")["decile"].to_numpy()).all()
+    assert (
+        income["true_decile"].to_numpy()
+        == query(settings, "SELECT * FROM postcode_locations ORDER BY img_id")
+        .merge(query(settings, "SELECT lsoa11, decile FROM lsoa_labels WHERE outcome = 'income'"), on="lsoa11")["decile"]
+        .to_numpy()
+    ).all()
     lsoas = query(settings, "SELECT * FROM lsoa_predictions WHERE outcome = 'income'")
     assert set(lsoas["method"]) == {"score_mean", "decile_mean"} and len(lsoas) == 2 * 20
     assert (lsoas.groupby("method")["n_locations"].sum() == 60).all()
@@ -163,8 +167,10 @@ def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
     metrics = query(settings, "SELECT * FROM model_metrics WHERE outcome IN ('income', 'control')")
     assert sorted(summary["outcome"].unique()) == ["control", "income"] and len(summary) == 4
     assert np.allclose(summary.sort_values(["outcome", "method"])["kendall_tau_b"], metrics.sort_values(["outcome", "method"])["kendall_tau_b"].round(3))
-    wide = query(settings, "SELECT lsoa11, income, control, education FROM lsoa_predictions_wide ORDER BY lsoa11")
-    assert len(wide) == 20 and wide["education"].isna().all()
+    wide = query(settings, "SELECT * FROM lsoa_predictions_wide ORDER BY lsoa11")
+    predicted = set(query(settings, "SELECT DISTINCT outcome FROM lsoa_predictions")["outcome"])
+    assert {"income", "control"} <= predicted and "education" not in predicted
+    assert wide.columns[0] == "lsoa11" and set(wide.columns[1:]) == predicted and len(wide) == 20
     score_mean = lsoas[lsoas.method == "score_mean"].set_index("lsoa11")["predicted_decile"]
     assert (wide.set_index("lsoa11")["income"] == score_mean.reindex(wide["lsoa11"])).all()
 
@@ -181,4 +187,23 @@ def test_definitions_load_with_every_job_sensor_and_schedule(tmp_path):
 
 def test_city_names_cannot_escape_the_data_root(tmp_path):
     with pytest.raises(ValueError, match="not allowed"):
-        SviewSettings(data_root=str(tmp_path), city="../etc").paths
+        _ = SviewSettings(data_root=str(tmp_path), city="../etc").paths
+
+
+def test_a_failing_score_check_keeps_the_previous_model_and_predictions(city_copy, random_vgg16):
+    settings, instance = city_copy
+    defs = build_definitions(settings, random_vgg16)
+    run_outcome(defs, instance, "income")
+    folder = settings.paths.model_dir("income")
+    before_files = {p.name: file_sha256(p) for p in folder.iterdir()}
+    before_rows = query(settings, "SELECT * FROM location_predictions WHERE outcome = 'income' ORDER BY img_id")
+    run_config = {"ops": {"ordinal_model": {"config": {**TINY_TRAINING, "learning_rate": 1e30}}}}
+    result = defs.resolve_job_def("retrain_outcome").execute_in_process(instance=instance, partition_key="income", run_config=run_config, raise_on_error=False)
+    assert not result.success
+    check = result.get_asset_check_evaluations()[0]
+    assert check.check_name == "scores_finite_and_varied" and not check.passed
+    assert check.metadata["non_finite_scores"].value > 0 or check.metadata["score_std"].value <= 1e-6
+    assert result.asset_materializations_for_node("ordinal_model") == []
+    assert {p.name: file_sha256(p) for p in folder.iterdir()} == before_files
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
+    pd.testing.assert_frame_equal(query(settings, "SELECT * FROM location_predictions WHERE outcome = 'income' ORDER BY img_id"), before_rows)

@@ -9,11 +9,14 @@ import dagster as dg
 from sview_assets.automation import image_batch_sensor, stale_outcomes_schedule
 from sview_assets.demo.geography import CitySpec
 from sview_assets.outcomes import OUTCOME_KEYS
+from sview_assets.resources import Vgg16Resource
 from sview_assets.staleness import stale_outcomes
 
+RANDOM_SEED_0 = Vgg16Resource(weights_file="", random_seed=0)
 
-def evaluate_sensor(instance, settings):
-    context = dg.build_sensor_context(instance=instance, resources={"settings": settings})
+
+def evaluate_sensor(instance, settings, vgg16=RANDOM_SEED_0):
+    context = dg.build_sensor_context(instance=instance, resources={"settings": settings, "vgg16": vgg16})
     return image_batch_sensor(context)
 
 
@@ -38,17 +41,23 @@ def test_sensor_registers_new_batches_and_requests_their_features(tiny_city):
     assert evaluate_sensor(instance, tiny_city).dynamic_partitions_requests[0].partition_keys == ["batch_002"]
 
 
-def test_batches_with_current_features_are_not_requested(built_city):
+def test_batches_with_current_features_are_not_requested_until_the_weights_change(built_city):
     settings, _, instance = built_city
     assert evaluate_sensor(instance, settings).run_requests == []
+    other_weights = Vgg16Resource(weights_file="", random_seed=1)
+    requests = evaluate_sensor(instance, settings, other_weights).run_requests
+    assert [r.partition_key for r in requests] == ["batch_000", "batch_001"]
+    assert len({r.run_key for r in requests}) == 2
 
 
 def test_schedule_requests_stale_outcomes_only(built_city):
     settings, defs, instance = built_city
-    stale_before = set(stale_outcomes(instance))
+    outcomes = instance.get_dynamic_partitions("outcome")
+    assert sorted(outcomes) == sorted(OUTCOME_KEYS), "the demo city's files provide every registered outcome"
+    stale_before = set(stale_outcomes(instance, outcomes))
     run_config = {"ops": {"ordinal_model": {"config": {"epochs": 1, "folds": 2, "patience": 1}}}}
     assert defs.resolve_job_def("retrain_outcome").execute_in_process(instance=instance, partition_key="crime", run_config=run_config).success
-    assert "crime" in stale_before and "crime" not in stale_outcomes(instance)
+    assert "crime" in stale_before and "crime" not in stale_outcomes(instance, outcomes)
     context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.datetime(2026, 11, 22, 3, 0))
     requested = {r.partition_key for r in stale_outcomes_schedule(context)}
     assert "crime" not in requested and requested <= set(OUTCOME_KEYS) and "housing_services" in requested

@@ -72,5 +72,30 @@ def test_missing_source_is_reported_not_fatal(tiny_raw, tmp_path):
     build = build_lsoa_labels({"iod": raw / DEFAULT_SOURCE_FILES["iod"], "income": tmp_path / "absent.csv"}, lsoas)
     assert build.sources_missing == {"income": str(tmp_path / "absent.csv")}
     assert "mean_income" not in set(build.labels["outcome"])
-    with pytest.raises(FileNotFoundError, match="No label source file found"):
+    with pytest.raises(FileNotFoundError, match="No outcome can be built for this city.*mean_income: income source file not found"):
         build_lsoa_labels({"income": tmp_path / "absent.csv"}, lsoas)
+
+
+def test_a_city_with_iod_and_census_only_gets_exactly_those_outcomes(tiny_city):
+    import dagster as dg
+
+    from sview_assets.assets.labels import lsoa_labels, postcode_locations
+    from sview_assets.outcomes import CENSUS, IOD
+    from sview_assets.partitions import outcome_partitions
+    from sview_assets.resources import warehouse_resources
+
+    raw = tiny_city.paths.raw
+    (raw / DEFAULT_SOURCE_FILES["income"]).unlink()
+    extra = pd.read_csv(raw / DEFAULT_SOURCE_FILES["extra"])
+    extra.rename(columns={"Control index": "Something else"}).to_csv(raw / DEFAULT_SOURCE_FILES["extra"], index=False)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(outcome_partitions.name, ["control", "income"])
+    result = dg.materialize([postcode_locations, lsoa_labels], instance=instance, resources={"settings": tiny_city, **warehouse_resources(tiny_city)})
+    expected = [o.key for o in OUTCOMES if o.source in (IOD, CENSUS)]
+    assert sorted(instance.get_dynamic_partitions(outcome_partitions.name)) == sorted(expected)
+    metadata = result.asset_materializations_for_node("lsoa_labels")[0].metadata
+    not_built = metadata["outcomes_not_built"].value
+    assert sorted(not_built) == ["control", "mean_income", "median_income"]
+    assert "income source file not found" in not_built["mean_income"] and "'Control index' is not in" in not_built["control"]
+    assert metadata["outcome_partitions_removed"].value == ["control"]
+    assert sorted(metadata["outcomes"].value) == sorted(expected)

@@ -91,9 +91,11 @@ def test_whole_pipeline_through_graphql(tmp_path):
 def test_concurrent_outcome_runs_share_duckdb_without_lock_errors(built_city, tmp_path):
     settings, _, _ = built_city
     env = city_environment(settings, tmp_path / "dagster_home")
-    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]):
-        pass  # create the instance's databases once, before three processes open them
     outcomes = ["health", "unemployment", "mean_income"]
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        # Create the instance's databases once, before three processes open them, with the city's
+        # outcome partitions (lsoa_labels registers them in a normal run).
+        instance.add_dynamic_partitions("outcome", outcomes)
     code = "import sys; from sview_assets_tests.helpers import run_outcome_with_multiprocess_executor as run; run(sys.argv[1])"
     processes = [
         subprocess.Popen([sys.executable, "-c", code, outcome], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -105,3 +107,23 @@ def test_concurrent_outcome_runs_share_duckdb_without_lock_errors(built_city, tm
     with duckdb.connect(str(settings.paths.warehouse), read_only=True) as connection:
         rows = dict(connection.execute("SELECT outcome, count(*) FROM model_metrics GROUP BY outcome").fetchall())
     assert all(rows.get(o) == 2 for o in outcomes)
+
+
+def test_cli_trains_exactly_the_outcomes_a_city_without_income_and_extras_has(tmp_path):
+    from sview_assets.outcomes import CENSUS, IOD, OUTCOMES
+    from sview_assets.sources.files import DEFAULT_SOURCE_FILES
+
+    settings = make_city(tmp_path / "data", city="plain")
+    for source in ("income", "extra"):
+        (settings.paths.raw / DEFAULT_SOURCE_FILES[source]).unlink()
+    env = city_environment(settings, tmp_path / "dagster_home")
+    command = [sys.executable, "-m", "sview_assets.pipeline", "--epochs", "2", "--patience", "2", "--folds", "3"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    expected = {o.key for o in OUTCOMES if o.source in (IOD, CENSUS)}
+    with duckdb.connect(str(settings.paths.warehouse), read_only=True) as connection:
+        trained = {row[0] for row in connection.execute("SELECT DISTINCT outcome FROM model_metrics").fetchall()}
+        wide_columns = [row[0] for row in connection.execute("DESCRIBE lsoa_predictions_wide").fetchall()]
+    assert trained == expected and len(expected) == 11
+    assert set(wide_columns) == expected | {"lsoa11"}
+    assert all(f"(`{key}`)" in done.stdout for key in expected) and "`mean_income`" not in done.stdout

@@ -7,8 +7,9 @@ import pytest
 from scipy.stats import kendalltau
 
 from sview_assets.ml.aggregate import aggregate_lsoas
-from sview_assets.ml.cross_validation import TrainSettings, train_outcome
+from sview_assets.ml.cross_validation import train_outcome
 from sview_assets.ml.feature_store import write_feature_file
+from sview_assets.ml.presets import TrainSettings
 from sview_assets.ml.training_set import build_training_set
 
 FAST = TrainSettings(epochs=8, batch_size=32, patience=3, folds=5, seed=0)
@@ -23,7 +24,7 @@ def planted_training_set(path, *, n_lsoas=50, per_lsoa=4, seed=0, shuffle_labels
     deciles = pd.Series(latent, index=lsoas).rank(method="first").sub(1).mul(10).floordiv(n_lsoas).add(1).astype(int)
     rows, features = [], []
     for lsoa in lsoas:
-        for k in range(per_lsoa):
+        for _ in range(per_lsoa):
             img_id = len(rows)
             signal = latent[lsoas.index(lsoa)] + 0.3 * rng.standard_normal()
             x = np.abs(rng.standard_normal((4, DIM))).astype(np.float32)
@@ -100,3 +101,48 @@ def test_saved_model_loads_and_reproduces_scores(planted, tmp_path):
     np.testing.assert_allclose(predict_scores(model, signal_path, rows), result.out_of_fold["score"].to_numpy()[held], rtol=1e-5, atol=1e-5)
     with h5py.File(signal_path, "r") as handle:
         assert handle["features"].shape == (200, 4, DIM)
+
+
+def test_paper_preset_trains_without_held_out_lsoas_and_keeps_the_best_late_checkpoint(planted, tmp_path):
+    from sview_assets.assets.training import TrainConfig
+    from sview_assets.ml.presets import LAST_EPOCH_TRAIN_LOSS, PRESETS
+
+    signal_path, _ = planted
+    settings = TrainConfig(preset="paper", epochs=2, folds=2).to_settings()
+    assert settings.learning_rate == PRESETS["paper"].learning_rate == 5e-6 and settings.batch_size == 10
+    assert settings.selection == LAST_EPOCH_TRAIN_LOSS and (settings.epochs, settings.folds) == (2, 2)
+    with pytest.raises(ValueError, match="Unknown training preset 'fast'"):
+        TrainConfig(preset="fast").to_settings()
+    result = train_outcome(signal_path, "income", settings, tmp_path, log=lambda _: None)
+    table_rows = len(result.out_of_fold)
+    for run in result.runs:
+        assert run.val_loss == [] and run.epochs_run == 2
+    final = result.runs[-1]
+    assert final.fold == -1 and final.train_rows == table_rows
+
+
+def test_last_epoch_selection_restores_the_lowest_loss_weights():
+    import keras
+
+    from sview_assets.ml.ordinal import ordinal_loss
+    from sview_assets.ml.selection import LastEpochSelection
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 3)).astype(np.float32)
+    y = (np.arange(40) % 10 + 1).astype(np.int32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(2.0), loss=ordinal_loss)
+    # Told an epoch has 10 steps, it watches steps 10..19 of the second (last) epoch.
+    selection = LastEpochSelection(x, y, epochs=2, steps_per_epoch=10)
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if selection.epoch == 1 and batch > 9:
+                seen.append(float(ordinal_loss(y, self.model(x, training=False))))
+
+    model.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0, callbacks=[selection, Record()])
+    assert len(seen) == 10 and selection.best_loss == pytest.approx(min(seen))
+    assert min(seen) < seen[-1], "the last step is not the best one here, so restoring matters"
+    assert float(ordinal_loss(y, model(x, training=False))) == pytest.approx(min(seen), rel=1e-6)

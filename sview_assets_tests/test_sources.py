@@ -30,7 +30,7 @@ def write(tmp_path, name, text):
 
 
 def test_iod_reads_ranks_per_lsoa(tmp_path):
-    path = write(tmp_path, "iod.csv", IOD_HEADER + "\nE01000001,1,2,3,4,5,6,7\nE01000002,\"32,844\",9,9,9,9,9,9\n")
+    path = write(tmp_path, "iod.csv", IOD_HEADER + '\nE01000001,1,2,3,4,5,6,7\nE01000002,"32,844",9,9,9,9,9,9\n')
     ranks = read_iod_ranks(path)
     assert ranks.loc["E01000001", "income"] == 1
     assert ranks.loc["E01000001", "living_environment"] == 7

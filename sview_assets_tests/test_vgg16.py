@@ -9,12 +9,17 @@ from PIL import Image
 
 from sview_assets.ml.extract import extract_features
 from sview_assets.ml.preprocess import load_and_preprocess, resize_and_crop
-from sview_assets.ml.vgg16 import KERAS_LAYERS, NPY_LAYERS, WeightsFileError, build_fc6_extractor
+from sview_assets.ml.vgg16 import FC6_LAYER, FC6_MODEL_LAYER, KERAS_LAYERS, NPY_LAYERS, WeightsFileError, build_fc6_extractor, weights_info
 
 
 @pytest.fixture(scope="module")
 def random_extractor():
     return build_fc6_extractor(None, seed=5)
+
+
+def layer_weights(model, names=KERAS_LAYERS):
+    """Kernel and bias of each named VGG16 layer of an extractor (Keras' fc1 is the extractor's linear fc6)."""
+    return {name: model.get_layer(FC6_MODEL_LAYER if name == FC6_LAYER else name).get_weights() for name in names}
 
 
 def save_png(path, array, mode=None):
@@ -26,7 +31,24 @@ def street_like(rng, height=240, width=320):
     return rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
 
 
-def test_feature_equals_direct_keras_fc1_call(tmp_path, random_extractor):
+def test_fc6_is_the_bias_add_before_relu(random_extractor):
+    model, _ = random_extractor
+    batch = np.random.default_rng(6).normal(0, 40, size=(3, 224, 224, 3)).astype(np.float32)
+    pool5 = keras.Model(model.inputs, model.get_layer("block5_pool").output)(batch, training=False).numpy()
+    kernel, bias = model.get_layer(FC6_MODEL_LAYER).get_weights()
+    by_hand = pool5.reshape(len(batch), -1).astype(np.float64) @ kernel.astype(np.float64) + bias
+    features = model(batch, training=False).numpy()
+    np.testing.assert_allclose(features, by_hand, rtol=1e-4, atol=1e-4 * np.abs(by_hand).max())
+    assert (features < 0).mean() > 0.2, "before the ReLU a good share of fc6 values is negative"
+
+
+def test_weights_info_matches_the_built_extractor_without_building_it(random_extractor):
+    _, info = random_extractor
+    assert weights_info(None, seed=5) == info
+    assert weights_info(None, seed=6).sha256 != info.sha256
+
+
+def test_pipeline_features_equal_a_direct_model_call(tmp_path, random_extractor):
     model, info = random_extractor
     rng = np.random.default_rng(0)
     paths, pixels = [], []
@@ -112,7 +134,7 @@ def _write_keras_h5(path, model_layers):
 
 def test_h5_and_npy_weights_load_back_to_identical_features(tmp_path, random_extractor):
     model, info = random_extractor
-    weights = {name: model.get_layer(name).get_weights() for name in KERAS_LAYERS}
+    weights = layer_weights(model)
     h5_path = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
     _write_keras_h5(h5_path, weights)
     npy_path = tmp_path / "vgg16.npy"
@@ -135,12 +157,12 @@ def test_bad_weights_files_give_clear_errors(tmp_path, random_extractor):
         build_fc6_extractor(str(not_hdf5))
 
     no_top = tmp_path / "notop.h5"
-    _write_keras_h5(no_top, {name: model.get_layer(name).get_weights() for name in KERAS_LAYERS[:-1]})
+    _write_keras_h5(no_top, layer_weights(model, KERAS_LAYERS[:-1]))
     with pytest.raises(WeightsFileError, match="no weights for VGG16 layer 'fc1'.*notop"):
         build_fc6_extractor(str(no_top))
 
     wrong_shape = tmp_path / "wrong.h5"
-    layers = {name: model.get_layer(name).get_weights() for name in KERAS_LAYERS}
+    layers = layer_weights(model)
     layers["block1_conv1"] = [np.zeros((3, 3, 1, 64), np.float32), np.zeros(64, np.float32)]
     _write_keras_h5(wrong_shape, layers)
     with pytest.raises(WeightsFileError, match=r"'block1_conv1' has weights of shape \(3, 3, 1, 64\)"):

@@ -5,14 +5,15 @@ import time
 import dagster as dg
 import pandas as pd
 
-from ..ml.feature_store import write_feature_file
-from ..ml.preprocess import PREPROCESSING_VERSION
+from ..ml.feature_store import FeatureProvenance, write_feature_file
 from ..ml.training_set import build_training_set
-from ..ml.vgg16 import MODEL_DESCRIPTION
+from ..ml.vgg16 import MODEL_DESCRIPTION, PREPROCESSING_VERSION
 from ..partitions import image_batch_partitions
 from ..resources import Vgg16Resource
 from ..settings import SviewSettings
-from .images import batch_fingerprint
+from ..sources.images import find_batches
+from ..staleness import inventory_features
+from .images import find_batch
 
 GROUP = "features"
 FEATURES_COMPLETE = "all_locations_extracted"
@@ -25,7 +26,13 @@ TENSORFLOW_TAG = {"sview/tensorflow": "true"}
     partitions_def=image_batch_partitions,
     kinds={"tensorflow", "hdf5"},
     op_tags=TENSORFLOW_TAG,
-    check_specs=[dg.AssetCheckSpec(FEATURES_COMPLETE, asset="vgg16_features", description="Every location of the batch has features; lists those skipped (missing heading, unreadable image).")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            FEATURES_COMPLETE,
+            asset="vgg16_features",
+            description="Every location of the batch has features; lists those skipped (missing heading, unreadable image).",
+        )
+    ],
 )
 def vgg16_features(
     context: dg.AssetExecutionContext,
@@ -33,10 +40,12 @@ def vgg16_features(
     vgg16: Vgg16Resource,
     image_manifest: pd.DataFrame,
 ):
-    """VGG16 fc6 (`fc1`) features of the four headings of every usable location in one batch.
+    """VGG16 fc6 features (before its ReLU, as the paper) of the four headings of every usable location in one batch.
 
     Written to `data/<city>/features/<batch>.h5` (`features [n, 4, 4096]` float32, `img_id [n]`,
-    attributes naming the weights, their checksum and the preprocessing) by write-then-rename.
+    attributes naming the weights, their checksum, the preprocessing and the fingerprint of the image
+    files) by write-then-rename. The features are valid only while those match: a change of any of
+    them makes the batch stale, and the sensor and the CLI extract it again.
     Without a weights file the extractor uses seeded RANDOM weights: fine for the demo, never
     comparable with ImageNet features; the metadata and the file say so.
     """
@@ -45,6 +54,7 @@ def vgg16_features(
 
     cores = configure_tensorflow_threads()
     batch = context.partition_key
+    fingerprint = _manifest_fingerprint(settings, batch, image_manifest)
     usable = image_manifest[image_manifest["usable"]]
     skipped = image_manifest[~image_manifest["usable"] & (image_manifest["img_id"] >= 0)]
     model, weights = vgg16.build()
@@ -66,17 +76,12 @@ def vgg16_features(
         progress=progress,
     )
     seconds = time.perf_counter() - start
+    provenance = FeatureProvenance(fingerprint, weights.sha256, PREPROCESSING_VERSION)
     info = write_feature_file(
         settings.paths.feature_file(batch),
         result.img_ids,
         result.features,
-        {
-            "weights": weights.source,
-            "weights_sha256": weights.sha256,
-            "preprocessing": PREPROCESSING_VERSION,
-            "model": MODEL_DESCRIPTION,
-            "batch": batch,
-        },
+        {**provenance.as_attrs(), "weights": weights.source, "model": MODEL_DESCRIPTION, "batch": batch},
     )
     skipped_ids = sorted(skipped["img_id"].tolist()) + result.failed
     yield dg.MaterializeResult(
@@ -92,7 +97,7 @@ def vgg16_features(
             "skipped_locations": len(skipped_ids),
             "images_per_second": round(4 * info.rows / max(seconds, 1e-9), 2),
             "tensorflow_threads": cores,
-            "source_fingerprint": batch_fingerprint(settings, batch),
+            "source_fingerprint": fingerprint,
         }
     )
     reasons = dict(zip(skipped["img_id"].tolist(), skipped["problems"].tolist()))
@@ -105,31 +110,61 @@ def vgg16_features(
     )
 
 
+def _manifest_fingerprint(settings: SviewSettings, batch: str, manifest: pd.DataFrame) -> str:
+    """The fingerprint of the files the manifest lists, after checking the batch still has them."""
+    now = find_batch(settings, batch).fingerprint()
+    recorded = set(manifest["source_fingerprint"]) if "source_fingerprint" in manifest else set()
+    if recorded and recorded != {now}:
+        raise ValueError(
+            f"Image batch {batch!r} changed since its manifest was made (fingerprint {sorted(recorded)} -> {now}). "
+            f"Materialize image_manifest and vgg16_features for {batch!r} together (image_features_job does)."
+        )
+    return now
+
+
 @dg.asset(
     group_name=GROUP,
     deps=[vgg16_features],
     kinds={"hdf5"},
     automation_condition=dg.AutomationCondition.eager(),
-    check_specs=[dg.AssetCheckSpec(TRAINING_SET_ALIGNED, asset="training_set", blocking=True, description="Rows are unique img_ids whose LSOA and deciles match lsoa_labels.")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            TRAINING_SET_ALIGNED, asset="training_set", blocking=True, description="Rows are unique img_ids whose LSOA and deciles match lsoa_labels."
+        )
+    ],
 )
 def training_set(
     context: dg.AssetExecutionContext,
     settings: SviewSettings,
+    vgg16: Vgg16Resource,
     postcode_locations: pd.DataFrame,
     lsoa_labels: pd.DataFrame,
 ):
     """One HDF5 file of the city's features aligned row by row with locations and outcome deciles.
 
     `data/<city>/training_set.h5`: `features [N, 4, 4096]` (chunked by rows), `img_id`, `pcd`, `oa11`,
-    `lsoa11`, `msoa11` and `deciles [N, K]` (0 = no label). Built by streaming every registered batch's
-    feature file, so memory does not grow with N. Locations without labels are left out and counted.
+    `lsoa11`, `msoa11` and `deciles [N, K]` (0 = no label). Built by streaming the feature file of every
+    registered batch that is still under `raw/images/`, so memory does not grow with N. Refuses stale
+    features (made from other image files, weights or preprocessing than now) and an img_id found in
+    two batches, naming the batches. Batches not extracted yet are left out and listed.
     """
-    batches = sorted(context.instance.get_dynamic_partitions(image_batch_partitions.name))
-    files = [settings.paths.feature_file(b) for b in batches]
-    missing = [b for b, f in zip(batches, files) if not f.is_file()]
+    registered = set(context.instance.get_dynamic_partitions(image_batch_partitions.name))
+    on_disk = [b for b in find_batches(settings.paths.raw_images) if b.key in registered]
+    removed = sorted(registered - {b.key for b in on_disk})
+    if removed:
+        context.log.warning(f"{len(removed)} registered batch(es) are no longer under {settings.paths.raw_images} and are left out: {removed[:10]}")
+    inventory = inventory_features(settings, on_disk, vgg16.weights().sha256)
+    missing = inventory.missing
+    if inventory.stale:
+        listing = "; ".join(f"{b}: {', '.join(r)}" for b, r in sorted(inventory.stale.items()))
+        raise ValueError(
+            f"Stale features in {len(inventory.stale)} batch(es), refusing to build the training set from them: {listing}. "
+            "Extract them again (the image sensor or `python -m sview_assets.pipeline` does; or materialize "
+            "image_features_job for those partitions)."
+        )
     if missing:
         context.log.warning(f"{len(missing)} registered batch(es) have no feature file yet and are left out: {missing[:10]}")
-    present = [f for f in files if f.is_file()]
+    present = [inventory.fresh[b] for b in sorted(inventory.fresh)]
     if not present:
         raise FileNotFoundError(f"No feature files under {settings.paths.features}; materialize vgg16_features first.")
     summary = build_training_set(settings.paths.training_set, present, postcode_locations, lsoa_labels)
@@ -143,6 +178,9 @@ def training_set(
             "outcomes": dg.MetadataValue.json(summary.outcomes),
             "batches": len(present),
             "batches_without_features": dg.MetadataValue.json(missing),
+            "batches_removed_from_raw": dg.MetadataValue.json(removed),
+            "weights_sha256": summary.provenance.get("weights_sha256", ""),
+            "preprocessing": summary.provenance.get("preprocessing", ""),
             "locations_dropped": dg.MetadataValue.json(summary.dropped),
             "size_mb": round(summary.size_bytes / 2**20, 1),
         }

@@ -5,7 +5,8 @@ import pandas as pd
 from pydantic import Field
 
 from ..metadata import preview
-from ..outcomes import CENSUS, EXTRA, INCOME, IOD, OUTCOME_KEYS
+from ..outcomes import CENSUS, EXTRA, INCOME, IOD
+from ..partitions import sync_outcome_partitions
 from ..settings import SviewSettings
 from ..sources.files import DEFAULT_SOURCE_FILES, POSTCODE_FILE
 from ..sources.labels import build_lsoa_labels
@@ -15,13 +16,17 @@ GROUP = "labels"
 
 
 class PostcodeConfig(dg.Config):
-    postcode_file: str = Field(default=POSTCODE_FILE, description="Postcode directory CSV under data/<city>/raw/ (pcd, oa11, lsoa11, msoa11, lat, long, img_id).")
+    postcode_file: str = Field(
+        default=POSTCODE_FILE, description="Postcode directory CSV under data/<city>/raw/ (pcd, oa11, lsoa11, msoa11, lat, long, img_id)."
+    )
 
 
 class LabelSourcesConfig(dg.Config):
     iod_file: str = Field(default=DEFAULT_SOURCE_FILES[IOD], description="Indices of Deprivation domain ranks CSV under raw/ (2015 or 2019 layout).")
     census_file: str = Field(default=DEFAULT_SOURCE_FILES[CENSUS], description="Census 2011 LSOA counts CSV under raw/ (GEO_CODE, GEO_TYP2, count columns).")
-    income_file: str = Field(default=DEFAULT_SOURCE_FILES[INCOME], description="Household income CSV under raw/ (Code, Mean 2012/13, Median 2012/13); London only.")
+    income_file: str = Field(
+        default=DEFAULT_SOURCE_FILES[INCOME], description="Household income CSV under raw/ (Code, Mean 2012/13, Median 2012/13); London only."
+    )
     extra_file: str = Field(default=DEFAULT_SOURCE_FILES[EXTRA], description="Extra outcomes CSV under raw/ (lsoa11 plus one column per extra outcome).")
 
 
@@ -60,20 +65,29 @@ def lsoa_labels(
 
     Decile 1 is always the most deprived tenth of the city's LSOAs (lowest income, highest share of
     bad health, rank 1 of a deprivation domain). Deciles are cut over the LSOAs that have image
-    locations, so national files can be used as they are. A missing source file is skipped and listed.
+    locations, so national files can be used as they are. The city's outcomes are the ones its files
+    provide: they become the `outcome` partitions of the models and predictions; every outcome not
+    built is listed with the reason (missing file, missing column, no value for this city).
     """
     raw = settings.paths.raw
     files = {IOD: raw / config.iod_file, CENSUS: raw / config.census_file, INCOME: raw / config.income_file, EXTRA: raw / config.extra_file}
     build = build_lsoa_labels(files, postcode_locations["lsoa11"].tolist())
-    for source, path in build.sources_missing.items():
-        context.log.warning(f"label source {source!r} not found at {path}; its outcomes are skipped")
+    for outcome, reason in build.outcomes_not_built.items():
+        context.log.warning(f"outcome {outcome!r} not built: {reason}")
+    added, removed = sync_outcome_partitions(context.instance, build.outcomes)
+    context.log.info(f"{len(build.outcomes)} outcome(s) for this city: {', '.join(build.outcomes)}")
+    if removed:
+        context.log.warning(f"outcome partition(s) {removed} removed: their labels are gone (earlier prediction rows stay in the tables)")
     labels = build.labels
     counts = labels.groupby("outcome")["lsoa11"].count()
     context.add_output_metadata(
         {
             "rows": len(labels),
             "lsoas": int(labels["lsoa11"].nunique()),
-            "outcomes": dg.MetadataValue.json({k: int(counts.get(k, 0)) for k in OUTCOME_KEYS}),
+            "outcomes": dg.MetadataValue.json({k: int(counts[k]) for k in build.outcomes}),
+            "outcomes_not_built": dg.MetadataValue.json(build.outcomes_not_built),
+            "outcome_partitions_added": dg.MetadataValue.json(added),
+            "outcome_partitions_removed": dg.MetadataValue.json(removed),
             "sources_read": dg.MetadataValue.json(build.sources_read),
             "sources_missing": dg.MetadataValue.json(build.sources_missing),
             "city_lsoas_without_label": dg.MetadataValue.json(build.lsoas_without_labels),

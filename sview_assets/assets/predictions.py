@@ -18,7 +18,14 @@ OUTCOME_PARTITION = {"partition_expr": "outcome"}
 EAGER = dg.AutomationCondition.eager()
 
 
-@dg.asset(group_name=GROUP, partitions_def=outcome_partitions, deps=[ordinal_model], metadata=OUTCOME_PARTITION, kinds={"duckdb", "pandas"}, automation_condition=EAGER)
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=outcome_partitions,
+    deps=[ordinal_model],
+    metadata=OUTCOME_PARTITION,
+    kinds={"duckdb", "pandas"},
+    automation_condition=EAGER,
+)
 def location_predictions(context: dg.AssetExecutionContext, settings: SviewSettings) -> pd.DataFrame:
     """Out-of-fold score, predicted decile (most probable class), true decile and fold for every location.
 
@@ -60,9 +67,7 @@ def lsoa_predictions(context: dg.AssetExecutionContext, location_predictions: pd
 
 
 @dg.asset(group_name=GROUP, partitions_def=outcome_partitions, metadata=OUTCOME_PARTITION, kinds={"duckdb", "pandas"}, automation_condition=EAGER)
-def model_metrics(
-    context: dg.AssetExecutionContext, settings: SviewSettings, lsoa_predictions: pd.DataFrame, postcode_locations: pd.DataFrame
-) -> pd.DataFrame:
+def model_metrics(context: dg.AssetExecutionContext, settings: SviewSettings, lsoa_predictions: pd.DataFrame, postcode_locations: pd.DataFrame) -> pd.DataFrame:
     """LSOA-level agreement of predicted and true deciles, per aggregation method.
 
     Kendall's tau-b, exact accuracy, within-one-decile accuracy, mean absolute decile error and
@@ -81,7 +86,9 @@ def model_metrics(
         part = lsoa_predictions[lsoa_predictions["method"] == method]
         metrics = decile_metrics(part["predicted_decile"].to_numpy(), part["true_decile"].to_numpy())
         rows.append({"outcome": outcome, "method": method, **metrics})
-        plots[f"confusion_{method}"] = figure_markdown(confusion_heatmap(confusion_matrix(part["predicted_decile"], part["true_decile"]), f"{outcome} ({method})"))
+        plots[f"confusion_{method}"] = figure_markdown(
+            confusion_heatmap(confusion_matrix(part["predicted_decile"], part["true_decile"]), f"{outcome} ({method})")
+        )
         if method == METHODS[0]:
             located = part.join(centroids, on="lsoa11")
             plots["map_score_mean"] = figure_markdown(decile_map(located, f"{outcome}: true vs predicted LSOA deciles", boundaries))

@@ -8,32 +8,44 @@ import pandas as pd
 from pydantic import Field
 
 from ..metadata import figure_markdown
-from ..ml.cross_validation import OUT_OF_FOLD_FILE, TrainSettings
+from ..ml.model_folder import OUT_OF_FOLD_FILE
+from ..ml.presets import PRESETS, TrainSettings, preset_settings
 from ..partitions import outcome_partitions
 from ..settings import SviewSettings
 from .features import TENSORFLOW_TAG, training_set
 
 GROUP = "models"
 SCORES_USABLE = "scores_finite_and_varied"
-_DEFAULTS = TrainSettings()
+_FROM_PRESET = " Empty: the preset's value."
 
 
 class TrainConfig(dg.Config):
-    """Hyper-parameters of one outcome's training; the same seed and data give the same scores."""
+    """Hyper-parameters of one outcome's training; the same seed and data give the same scores.
 
-    epochs: int = Field(default=_DEFAULTS.epochs, description="Most epochs per model (early stopping may end sooner).")
-    batch_size: int = Field(default=_DEFAULTS.batch_size, description="Locations per class-balanced mini-batch.")
-    learning_rate: float = Field(default=_DEFAULTS.learning_rate, description="Adam learning rate.")
-    noise_std: float = Field(default=_DEFAULTS.noise_std, description="Std of Gaussian noise added to standardised features in training only.")
-    folds: int = Field(default=_DEFAULTS.folds, description="Cross-validation folds (grouped by LSOA, stratified by decile).")
-    seed: int = Field(default=_DEFAULTS.seed, description="Seed of folds, weights, noise and batch order.")
-    patience: int = Field(default=_DEFAULTS.patience, description="Epochs without validation improvement before stopping (best weights kept).")
-    validation_fraction: float = Field(default=_DEFAULTS.validation_fraction, description="Share of the training folds' LSOAs held out for early stopping.")
-    chunk_rows: int = Field(default=_DEFAULTS.chunk_rows, description="Rows per HDF5 read when streaming features.")
-    memory_budget_mb: float = Field(default=_DEFAULTS.memory_budget_mb, description="Train from RAM when a model's training features fit this many MiB; stream from disk above it.")
+    Pick a preset, then override single values; an empty field takes the preset's value.
+    """
+
+    preset: str = Field(
+        default="default", description=f"Training preset: {' or '.join(repr(p) for p in PRESETS)} (the original code's settings; see the README)."
+    )
+    epochs: int | None = Field(default=None, description="Most epochs per model (early stopping may end sooner)." + _FROM_PRESET)
+    batch_size: int | None = Field(default=None, description="Locations per class-balanced mini-batch." + _FROM_PRESET)
+    learning_rate: float | None = Field(default=None, description="Adam learning rate." + _FROM_PRESET)
+    noise_std: float | None = Field(default=None, description="Std of Gaussian noise added to standardised features in training only." + _FROM_PRESET)
+    folds: int | None = Field(default=None, description="Cross-validation folds (grouped by LSOA, stratified by decile)." + _FROM_PRESET)
+    seed: int | None = Field(default=None, description="Seed of folds, weights, noise and batch order." + _FROM_PRESET)
+    patience: int | None = Field(
+        default=None, description="Epochs without validation improvement before stopping (early-stopping selection only)." + _FROM_PRESET
+    )
+    validation_fraction: float | None = Field(default=None, description="Share of the training folds' LSOAs held out for early stopping." + _FROM_PRESET)
+    chunk_rows: int | None = Field(default=None, description="Rows per HDF5 read when streaming features." + _FROM_PRESET)
+    memory_budget_mb: float | None = Field(
+        default=None, description="Train from RAM when a model's training features fit this many MiB; stream from disk above it." + _FROM_PRESET
+    )
 
     def to_settings(self) -> TrainSettings:
-        return TrainSettings(**self.model_dump())
+        overrides = {key: value for key, value in self.model_dump().items() if key != "preset" and value is not None}
+        return preset_settings(self.preset, **overrides)
 
 
 def score_check(scores: np.ndarray) -> dg.AssetCheckResult:
@@ -54,18 +66,24 @@ def score_check(scores: np.ndarray) -> dg.AssetCheckResult:
     kinds={"keras", "tensorflow"},
     automation_condition=dg.AutomationCondition.eager(),
     op_tags=TENSORFLOW_TAG,
-    check_specs=[dg.AssetCheckSpec(SCORES_USABLE, asset="ordinal_model", blocking=True, description="Out-of-fold scores are finite and not constant; blocks predictions otherwise.")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            SCORES_USABLE, asset="ordinal_model", blocking=True, description="Out-of-fold scores are finite and not constant; blocks predictions otherwise."
+        )
+    ],
 )
 def ordinal_model(context: dg.AssetExecutionContext, config: TrainConfig, settings: SviewSettings):
     """Ordinal network for one outcome: one model per cross-validation fold plus a final model on all locations.
 
     Saved under `data/<city>/models/<outcome>/` as `fold_<k>.keras` and `final.keras`, with
     `out_of_fold.csv` (fold assignment and out-of-fold score per location) and `training.json`
-    (hyper-parameters and loss curves). The folder is replaced as a whole, so a failed run leaves
-    the previous models in place. A blocking check stops non-finite or constant scores.
+    (hyper-parameters and loss curves). The new models are checked before they replace the old ones:
+    if the out-of-fold scores are non-finite or constant, the run fails, the check says why, and the
+    previous models and their predictions stay as they were.
     """
     from ..files import atomic_directory
     from ..ml.cross_validation import train_outcome
+    from ..ml.feature_store import read_feature_attrs
     from ..ml.threads import configure_tensorflow_threads
 
     cores = configure_tensorflow_threads()
@@ -74,8 +92,17 @@ def ordinal_model(context: dg.AssetExecutionContext, config: TrainConfig, settin
     if not paths.training_set.is_file():
         raise FileNotFoundError(f"{paths.training_set} does not exist; materialize training_set first.")
     cfg = config.to_settings()
+    context.log.info(f"{outcome}: training with preset {config.preset!r}: {asdict(cfg)}")
     with atomic_directory(paths.model_dir(outcome)) as folder:
         result = train_outcome(paths.training_set, outcome, cfg, folder, log=context.log.info)
+        check = score_check(result.out_of_fold["score"].to_numpy())
+        if not check.passed:
+            yield check
+            raise dg.Failure(
+                description=f"{outcome}: the new models' out-of-fold scores are non-finite or constant; the previous models and predictions are kept.",
+                metadata=check.metadata,
+            )
+    provenance = read_feature_attrs(paths.training_set)
     runs = [asdict(r) for r in result.runs]
     seconds = sum(r["seconds"] for r in runs)
     yield dg.MaterializeResult(
@@ -86,12 +113,15 @@ def ordinal_model(context: dg.AssetExecutionContext, config: TrainConfig, settin
             "training_seconds": round(seconds, 1),
             "samples_per_second": round(float(np.mean([r["samples_per_second"] for r in runs])), 1),
             "epochs_per_model": dg.MetadataValue.json({("final" if r["fold"] < 0 else f"fold_{r['fold']}"): r["epochs_run"] for r in runs}),
+            "preset": config.preset,
             "hyperparameters": dg.MetadataValue.json(asdict(cfg)),
+            "features_weights_sha256": str(provenance.get("weights_sha256", "")),
+            "features_preprocessing": str(provenance.get("preprocessing", "")),
             "tensorflow_threads": cores,
             "training_curves": figure_markdown(_curves(runs, outcome)),
         }
     )
-    yield score_check(result.out_of_fold["score"].to_numpy())
+    yield check
 
 
 def _curves(runs, outcome):

@@ -18,13 +18,11 @@ def _quoted(identifier: str) -> str:
     return '"' + identifier + '"'
 
 
-def view_statements(schema: str = WAREHOUSE_SCHEMA) -> list[str]:
-    """CREATE OR REPLACE VIEW statements for the summary views."""
+def view_statements(outcomes: list[str], schema: str = WAREHOUSE_SCHEMA) -> list[str]:
+    """CREATE OR REPLACE VIEW statements for the summary views; the wide view has one column per outcome, in registry order."""
     if schema != WAREHOUSE_SCHEMA:
         raise ValueError(f"views live in schema {WAREHOUSE_SCHEMA!r}")
-    wide_columns = ",\n    ".join(
-        f"max(CASE WHEN outcome = '{key}' THEN predicted_decile END) AS {_quoted(key)}" for key in OUTCOME_KEYS
-    )
+    wide_columns = ",\n    ".join(f"max(CASE WHEN outcome = '{key}' THEN predicted_decile END) AS {_quoted(key)}" for key in OUTCOME_KEYS if key in outcomes)
     return [
         f"""CREATE OR REPLACE VIEW {schema}.metrics_summary AS
 SELECT outcome, method,
@@ -50,11 +48,13 @@ def warehouse_views(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Views `metrics_summary` (one row per outcome and method) and `lsoa_predictions_wide`
     (one row per LSOA, one predicted-decile column per outcome, `score_mean` method)."""
     with duckdb.get_connection() as connection:
-        tables = {row[0] for row in connection.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [WAREHOUSE_SCHEMA]).fetchall()}
+        tables = {
+            row[0] for row in connection.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [WAREHOUSE_SCHEMA]).fetchall()
+        }
         missing = {"model_metrics", "lsoa_predictions"} - tables
         if missing:
             raise ValueError(f"Tables {sorted(missing)} are not in the warehouse yet; materialize model_metrics for at least one outcome first.")
-        for statement in view_statements():
+        outcomes = [row[0] for row in connection.execute(f"SELECT DISTINCT outcome FROM {WAREHOUSE_SCHEMA}.lsoa_predictions").fetchall()]
+        for statement in view_statements(outcomes):
             connection.execute(statement)
-        outcomes = connection.execute(f"SELECT count(DISTINCT outcome) FROM {WAREHOUSE_SCHEMA}.model_metrics").fetchone()[0]
-    return dg.MaterializeResult(metadata={"views": dg.MetadataValue.json(list(VIEW_NAMES)), "outcomes_with_metrics": int(outcomes)})
+    return dg.MaterializeResult(metadata={"views": dg.MetadataValue.json(list(VIEW_NAMES)), "outcomes": dg.MetadataValue.json(sorted(outcomes))})

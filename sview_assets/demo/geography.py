@@ -129,7 +129,7 @@ def locations_table(spec: CitySpec, lsoas: pd.DataFrame, rng: np.random.Generato
     rows = []
     img_id = 0
     for i, lsoa in lsoas.iterrows():
-        for k in range(counts[i]):
+        for _ in range(counts[i]):
             dx, dy = rng.uniform(-0.5, 0.5, size=2)
             quadrant = int(dx > 0) + 2 * int(dy > 0)
             rows.append(

@@ -4,7 +4,8 @@
   per LSOA, then those means cut into deciles across the city's LSOAs.
 * ``decile_mean`` (as the original aggregation code does): location scores
   cut into deciles across locations first, then each LSOA's mean location
-  decile, rounded half up.
+  decile rounded with ``np.rint`` (halves to the even decile: 2.5 -> 2,
+  3.5 -> 4).
 
 Low scores mean low deciles (most deprived), as the model is trained.
 """
@@ -40,11 +41,11 @@ def aggregate_score_mean(locations: pd.DataFrame) -> pd.DataFrame:
 
 
 def aggregate_decile_mean(locations: pd.DataFrame) -> pd.DataFrame:
-    """LSOA deciles as the rounded mean of location-level score deciles."""
+    """LSOA deciles as the mean of location-level score deciles, rounded half to even like the original script."""
     lsoas = _per_lsoa(locations)
     location_deciles = rank_deciles(locations.set_index("img_id")["score"]).to_numpy(dtype=np.float64)
     mean_decile = pd.Series(location_deciles, index=locations["lsoa11"].to_numpy()).groupby(level=0).mean()
-    lsoas["predicted_decile"] = np.clip(np.floor(mean_decile.reindex(lsoas.index).to_numpy() + 0.5), 1, 10).astype("int64")
+    lsoas["predicted_decile"] = np.clip(np.rint(mean_decile.reindex(lsoas.index).to_numpy()), 1, 10).astype("int64")
     lsoas["method"] = DECILE_MEAN
     return lsoas.reset_index()[COLUMNS]
 

@@ -4,38 +4,22 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from .folds import lsoa_folds, validation_split
+from .model_folder import FINAL_MODEL_FILE, OUT_OF_FOLD_FILE, TRAINING_FILE, fold_model_file
 from .ordinal_network import shared_network
+from .presets import EARLY_STOPPING, TrainSettings
 from .streaming import balanced_multiplicity, feature_moments, ordered_batches, read_rows, training_batches
 from .training_set import read_training_table
 
-OUT_OF_FOLD_FILE = "out_of_fold.csv"
-TRAINING_FILE = "training.json"
 FINAL = -1
 VALIDATION_BATCH = 256
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Hyper-parameters of one outcome's training (mirrored by the asset's Dagster config)."""
-
-    epochs: int = 30
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    noise_std: float = 0.05
-    folds: int = 5
-    seed: int = 0
-    patience: int = 5
-    validation_fraction: float = 0.1
-    chunk_rows: int = 256
-    memory_budget_mb: float = 1024.0
 
 
 @dataclass
@@ -115,30 +99,48 @@ def validation_stream(path: Path, rows: np.ndarray, deciles: np.ndarray, chunk_r
             offset += len(x)
 
 
-def fit_model(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows: np.ndarray, val_deciles: np.ndarray, cfg: TrainSettings, seed: int, fold: int):
-    """Train one model on ``rows`` with early stopping on ``val_rows``; return it and its run record.
+def _callbacks(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: TrainSettings, rng: np.random.Generator, steps: int) -> list:
+    """Early stopping on the held-out LSOAs, or the original code's last-epoch selection on training rows."""
+    import keras
 
-    The returned model is the process's shared network: save or use it before the next fit.
+    if cfg.selection == EARLY_STOPPING:
+        return [keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)]
+    from .selection import LastEpochSelection, balanced_sample
+
+    picked = balanced_sample(deciles, cfg.selection_rows, rng)
+    order = np.argsort(rows[picked])
+    return [LastEpochSelection(read_rows(path, rows[picked][order], cfg.chunk_rows), deciles[picked][order], cfg.epochs, steps)]
+
+
+def fit_model(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows: np.ndarray, val_deciles: np.ndarray, cfg: TrainSettings, seed: int, fold: int):
+    """Train one model on ``rows``, selecting weights as ``cfg.selection`` says; return it and its run record.
+
+    With early stopping, ``val_rows`` (held-out LSOAs) decide when to stop; the
+    ``paper`` selection uses none. The returned model is the process's shared
+    network: save or use it before the next fit.
     """
     import keras
 
     keras.utils.set_random_seed(seed)
-    mean, variance = feature_moments(path, rows, cfg.chunk_rows * 4)
+    mean, variance = feature_moments(path, rows, cfg.chunk_rows * 4, cfg.variance_floor_fraction)
     dim = int(mean.shape[0])
-    model = shared_network(dim, cfg.noise_std, cfg.learning_rate).reset(mean, variance, seed)
+    model = shared_network(dim, cfg.noise_std, cfg.learning_rate, cfg.z_limit).reset(mean, variance, seed)
     rng = np.random.default_rng(seed)
     in_memory = fits_in_memory(len(rows) + len(val_rows), cfg.memory_budget_mb, dim)
-    if in_memory:
+    validation_steps = None
+    if len(val_rows) == 0:
+        validation = None
+        train = in_memory_dataset(path, rows, deciles, cfg, rng, cfg.epochs) if in_memory else streamed_dataset(path, rows, deciles, cfg, rng, dim)
+    elif in_memory:
         train = in_memory_dataset(path, rows, deciles, cfg, rng, cfg.epochs)
         val_order = np.argsort(val_rows)
         validation = (read_rows(path, val_rows[val_order], cfg.chunk_rows), val_deciles[val_order].astype(np.int32))
-        validation_steps = None
     else:
         train = streamed_dataset(path, rows, deciles, cfg, rng, dim)
         validation = _dataset(lambda: validation_stream(path, val_rows, val_deciles, cfg.chunk_rows), True, dim)
         validation_steps = int(np.ceil(len(val_rows) / VALIDATION_BATCH))
     steps = max(1, int(np.ceil(len(rows) / cfg.batch_size)))
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
+    callbacks = _callbacks(path, rows, deciles, cfg, rng, steps)
     start = time.perf_counter()
     history = model.fit(
         train,
@@ -146,8 +148,8 @@ def fit_model(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows: np.nd
         epochs=cfg.epochs,
         steps_per_epoch=steps,
         validation_steps=validation_steps,
-        validation_batch_size=VALIDATION_BATCH if in_memory else None,
-        callbacks=[stop],
+        validation_batch_size=VALIDATION_BATCH if in_memory and validation is not None else None,
+        callbacks=callbacks,
         shuffle=False,
         verbose=0,
     )
@@ -158,7 +160,7 @@ def fit_model(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows: np.nd
         fold=fold,
         train_rows=len(rows),
         epochs_run=len(losses),
-        best_epoch=int(np.argmin(val_losses)) + 1 if val_losses else len(losses),
+        best_epoch=int(np.argmin(val_losses)) + 1 if val_losses and cfg.selection == EARLY_STOPPING else len(losses),
         seconds=round(seconds, 3),
         samples_per_second=round(steps * cfg.batch_size * len(losses) / max(seconds, 1e-9), 1),
         in_memory=in_memory,
@@ -177,6 +179,13 @@ def predict_scores(model, path: Path, rows: np.ndarray, chunk_rows: int = 256) -
         out.append(np.asarray(model(x, training=False)).reshape(-1))
     scores[order] = np.concatenate(out) if out else np.zeros(0)
     return scores
+
+
+def _held_out(lsoa: np.ndarray, cfg: TrainSettings, seed: int) -> np.ndarray:
+    """Locations held out for early stopping (whole LSOAs); none when the selection needs none."""
+    if cfg.selection != EARLY_STOPPING:
+        return np.zeros(len(lsoa), dtype=bool)
+    return validation_split(lsoa, cfg.validation_fraction, seed)
 
 
 def train_outcome(path: Path, outcome: str, cfg: TrainSettings, out_dir: Path, log: Callable[[str], None] = print) -> OutcomeTraining:
@@ -204,16 +213,16 @@ def train_outcome(path: Path, outcome: str, cfg: TrainSettings, out_dir: Path, l
     runs = []
     for fold in range(cfg.folds):
         train_mask = folds != fold
-        val_mask = validation_split(lsoa[train_mask], cfg.validation_fraction, cfg.seed + 1000 + fold)
+        val_mask = _held_out(lsoa[train_mask], cfg, cfg.seed + 1000 + fold)
         train_rows, val_rows = labelled[train_mask][~val_mask], labelled[train_mask][val_mask]
         model, run = fit_model(path, train_rows, deciles[train_mask][~val_mask], val_rows, deciles[train_mask][val_mask], cfg, cfg.seed + fold, fold)
         scores[~train_mask] = predict_scores(model, path, labelled[~train_mask], cfg.chunk_rows)
-        model.save(out_dir / f"fold_{fold}.keras")
+        model.save(out_dir / fold_model_file(fold))
         runs.append(run)
         log(f"{outcome}: fold {fold + 1}/{cfg.folds} trained on {run.train_rows} locations, {run.epochs_run} epochs, {run.samples_per_second:.0f} samples/s")
-    val_mask = validation_split(lsoa, cfg.validation_fraction, cfg.seed + 999)
+    val_mask = _held_out(lsoa, cfg, cfg.seed + 999)
     final, run = fit_model(path, labelled[~val_mask], deciles[~val_mask], labelled[val_mask], deciles[val_mask], cfg, cfg.seed + 10_000, FINAL)
-    final.save(out_dir / "final.keras")
+    final.save(out_dir / FINAL_MODEL_FILE)
     runs.append(run)
     log(f"{outcome}: final model trained on {run.train_rows} locations, {run.epochs_run} epochs")
     out_of_fold = pd.DataFrame(

@@ -7,8 +7,8 @@ stream and reported, and the others go on.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf

@@ -1,4 +1,9 @@
-"""Per-batch feature files: ``features [n, 4, 4096]`` float32 and ``img_id [n]``, written atomically."""
+"""Per-batch feature files: ``features [n, 4, 4096]`` float32 and ``img_id [n]``, written atomically.
+
+Each file carries its provenance as attributes: the fingerprint of the batch's
+image files, the checksum of the VGG16 weights and the preprocessing version.
+A file is valid only while all three match what the pipeline would use now.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,33 @@ from ..files import atomic_path
 
 FEATURES = "features"
 IMG_ID = "img_id"
+
+
+@dataclass(frozen=True)
+class FeatureProvenance:
+    """What a batch's features were made from; any difference makes them stale."""
+
+    source_fingerprint: str
+    weights_sha256: str
+    preprocessing: str
+
+    def as_attrs(self) -> dict[str, str]:
+        return {"source_fingerprint": self.source_fingerprint, "weights_sha256": self.weights_sha256, "preprocessing": self.preprocessing}
+
+    def digest(self) -> str:
+        """A short stable id of this provenance (run keys, logs)."""
+        return hashlib.sha256("|".join(self.as_attrs().values()).encode()).hexdigest()[:16]
+
+    def differences(self, current: FeatureProvenance) -> list[str]:
+        """Why features of this provenance are not valid for ``current`` (empty when they are)."""
+        reasons = []
+        if self.source_fingerprint != current.source_fingerprint:
+            reasons.append(f"image files changed (fingerprint {self.source_fingerprint} -> {current.source_fingerprint})")
+        if self.weights_sha256 != current.weights_sha256:
+            reasons.append(f"VGG16 weights changed (sha256 {self.weights_sha256[:12]} -> {current.weights_sha256[:12]})")
+        if self.preprocessing != current.preprocessing:
+            reasons.append(f"preprocessing changed ({self.preprocessing!r} -> {current.preprocessing!r})")
+        return reasons
 
 
 @dataclass(frozen=True)
@@ -53,3 +85,18 @@ def read_feature_ids(path: Path) -> np.ndarray:
 def read_feature_attrs(path: Path) -> dict[str, str]:
     with h5py.File(path, "r") as handle:
         return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in handle.attrs.items()}
+
+
+def read_provenance(path: Path) -> FeatureProvenance:
+    """The provenance recorded in a feature file (empty strings for what an older file lacks)."""
+    attrs = read_feature_attrs(path)
+    return FeatureProvenance(**{key: str(attrs.get(key, "")) for key in ("source_fingerprint", "weights_sha256", "preprocessing")})
+
+
+def stale_reasons(path: Path, current: FeatureProvenance) -> list[str]:
+    """Why the existing feature file at ``path`` cannot be used with ``current`` inputs (empty when it can)."""
+    try:
+        recorded = read_provenance(path)
+    except OSError as exc:
+        return [f"feature file unreadable ({exc})"]
+    return recorded.differences(current)

@@ -17,19 +17,18 @@ import numpy as np
 
 from .ordinal import HIDDEN_AFTER_MEAN, HIDDEN_PER_HEADING, ordinal_loss
 
-Z_LIMIT = 6.0
-
 
 @keras.saving.register_keras_serializable(package="sview")
 class FeatureStandardization(keras.layers.Layer):
-    """(x - mean) / sqrt(variance) per feature, clipped to +-Z_LIMIT; the statistics are non-trainable weights.
+    """(x - mean) / sqrt(variance) per feature, clipped to +-``z_limit`` (0: no clip); the statistics are non-trainable weights.
 
-    The clip keeps a rare activation on an unseen image from dominating the score.
+    The clip keeps a rare value on an unseen image from dominating the score.
     """
 
-    def __init__(self, dim: int, **kwargs):
+    def __init__(self, dim: int, z_limit: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.dim = int(dim)
+        self.z_limit = float(z_limit)
 
     def build(self, input_shape):
         self.mean = self.add_weight(shape=(self.dim,), initializer="zeros", trainable=False, name="mean")
@@ -37,16 +36,18 @@ class FeatureStandardization(keras.layers.Layer):
 
     def call(self, inputs):
         standardised = (inputs - self.mean) * keras.ops.rsqrt(self.variance)
-        return keras.ops.clip(standardised, -Z_LIMIT, Z_LIMIT)
+        if self.z_limit > 0:
+            return keras.ops.clip(standardised, -self.z_limit, self.z_limit)
+        return standardised
 
     def get_config(self):
-        return {**super().get_config(), "dim": self.dim}
+        return {**super().get_config(), "dim": self.dim, "z_limit": self.z_limit}
 
 
-def build_ordinal_model(dim: int, *, noise_std: float, learning_rate: float, n_headings: int = 4) -> keras.Model:
+def build_ordinal_model(dim: int, *, noise_std: float, learning_rate: float, z_limit: float = 0.0, n_headings: int = 4) -> keras.Model:
     """Compiled model [B, headings, dim] -> score [B, 1]: shared per-heading MLP, mean over headings, head."""
     inputs = keras.Input((n_headings, dim), name="features")
-    x = FeatureStandardization(dim, name="standardise")(inputs)
+    x = FeatureStandardization(dim, z_limit, name="standardise")(inputs)
     x = keras.layers.GaussianNoise(noise_std, seed=0, name="input_noise")(x)
     for units in HIDDEN_PER_HEADING:
         x = keras.layers.Dense(units, name=f"heading_dense_{units}")(x)
@@ -82,8 +83,8 @@ def initial_weights(model: keras.Model, seed: int) -> list[np.ndarray]:
 class OrdinalNetwork:
     """One compiled network, reset to a fresh state before every fit."""
 
-    def __init__(self, dim: int, noise_std: float, learning_rate: float):
-        self.model = build_ordinal_model(dim, noise_std=noise_std, learning_rate=learning_rate)
+    def __init__(self, dim: int, noise_std: float, learning_rate: float, z_limit: float):
+        self.model = build_ordinal_model(dim, noise_std=noise_std, learning_rate=learning_rate, z_limit=z_limit)
 
     def reset(self, mean: np.ndarray, variance: np.ndarray, seed: int) -> keras.Model:
         """Return the model as if newly built with ``seed`` and standardised by ``mean``/``variance``."""
@@ -100,6 +101,6 @@ class OrdinalNetwork:
 
 
 @functools.lru_cache(maxsize=2)
-def shared_network(dim: int, noise_std: float, learning_rate: float) -> OrdinalNetwork:
+def shared_network(dim: int, noise_std: float, learning_rate: float, z_limit: float) -> OrdinalNetwork:
     """The process-wide network for these hyper-parameters (built on first use)."""
-    return OrdinalNetwork(dim, noise_std, learning_rate)
+    return OrdinalNetwork(dim, noise_std, learning_rate, z_limit)

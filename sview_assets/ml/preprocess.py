@@ -6,7 +6,6 @@ import tensorflow as tf
 
 from .vgg16 import IMAGE_SIZE
 
-PREPROCESSING_VERSION = "shorter-side-224-bilinear-antialias/centre-crop-224/caffe-bgr-mean-v1"
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
 
 

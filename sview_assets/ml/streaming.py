@@ -9,22 +9,20 @@ row appears ``Poisson(target / count of its class)`` times per epoch.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import h5py
 import numpy as np
 
 from .training_set import FEATURES
 
-VARIANCE_FLOOR_FRACTION = 0.01
 
-
-def feature_moments(path, rows: np.ndarray, chunk_rows: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def feature_moments(path, rows: np.ndarray, chunk_rows: int = 1024, floor_fraction: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and variance over ``rows`` (all headings pooled), streamed in float64.
 
-    fc6 units that never fire on the training rows have zero variance; dividing by it
-    would turn one activation on a held-out image into a z-score of thousands. The
-    variance is therefore floored at a small fraction of the median feature variance.
+    A feature that is (nearly) constant on the training rows would turn one unusual value
+    on a held-out image into a huge z-score; the variance is therefore floored at
+    ``floor_fraction`` of the median feature variance (and at 1e-6 in any case).
     """
     rows = np.sort(np.asarray(rows))
     with h5py.File(path, "r") as handle:
@@ -40,7 +38,7 @@ def feature_moments(path, rows: np.ndarray, chunk_rows: int = 1024) -> tuple[np.
             count += len(block)
     mean = total / count
     variance = np.maximum(squares / count - mean**2, 0.0)
-    floor = max(VARIANCE_FLOOR_FRACTION * float(np.median(variance)), 1e-6)
+    floor = max(floor_fraction * float(np.median(variance)), 1e-6)
     return mean.astype(np.float32), np.maximum(variance, floor).astype(np.float32)
 
 

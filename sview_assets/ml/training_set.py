@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..files import atomic_path
-from .feature_store import FEATURES, IMG_ID
+from .feature_store import FEATURES, IMG_ID, read_feature_ids, read_provenance
 
 LOCATION_COLUMNS = ("img_id", "pcd", "oa11", "lsoa11", "msoa11")
 DECILES = "deciles"
@@ -31,6 +31,33 @@ class TrainingSetSummary:
     outcomes: list[str]
     dropped: dict[str, int] = field(default_factory=dict)
     size_bytes: int = 0
+    provenance: dict[str, str] = field(default_factory=dict)
+
+
+def common_provenance(feature_files: list[Path]) -> dict[str, str]:
+    """The weights checksum and preprocessing shared by every file; an error naming the batches if they differ."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for path in feature_files:
+        provenance = read_provenance(path)
+        groups.setdefault((provenance.weights_sha256, provenance.preprocessing), []).append(path.stem)
+    if len(groups) > 1:
+        listing = "; ".join(f"weights {w[:12] or '?'} / preprocessing {p or '?'}: {', '.join(b)}" for (w, p), b in groups.items())
+        raise ValueError(f"Feature files were made with different weights or preprocessing and cannot be combined ({listing}). Extract the odd batches again.")
+    (weights, preprocessing), _ = next(iter(groups.items()))
+    return {"weights_sha256": weights, "preprocessing": preprocessing}
+
+
+def check_unique_img_ids(feature_files: list[Path]) -> None:
+    """Raise if an img_id has features in two batches, naming both (never pick one silently)."""
+    first_seen: dict[int, str] = {}
+    for path in feature_files:
+        for img_id in read_feature_ids(path).tolist():
+            other = first_seen.setdefault(img_id, path.stem)
+            if other != path.stem:
+                raise ValueError(
+                    f"img_id {img_id} has features in two batches, {other!r} and {path.stem!r} ({path}). "
+                    "Each location must be in exactly one batch: remove it from one of them."
+                )
 
 
 def wide_deciles(lsoa_labels: pd.DataFrame) -> pd.DataFrame:
@@ -46,22 +73,26 @@ def build_training_set(
     lsoa_labels: pd.DataFrame,
     rows_per_chunk: int = 512,
 ) -> TrainingSetSummary:
-    """Join features with locations and deciles, writing rows batch file by batch file."""
+    """Join features with locations and deciles, writing rows batch file by batch file.
+
+    Refuses files of different weights or preprocessing, and img_ids found in two files.
+    """
+    provenance = common_provenance(feature_files)
+    check_unique_img_ids(feature_files)
     deciles = wide_deciles(lsoa_labels)
     outcomes = list(deciles.columns)
     table = locations.set_index("img_id")
     seen_ids: set[int] = set()
-    dropped = {"not_in_postcode_directory": 0, "lsoa_without_labels": 0, "duplicate_img_id": 0}
+    dropped = {"not_in_postcode_directory": 0, "lsoa_without_labels": 0}
     string = h5py.string_dtype("utf-8")
     total = 0
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as out:
         feats = out.create_dataset(FEATURES, shape=(0, 4, 4096), maxshape=(None, 4, 4096), dtype="float32", chunks=(ROW_CHUNK, 4, 4096))
-        columns = {
-            name: out.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.int64 if name == "img_id" else string)
-            for name in LOCATION_COLUMNS
-        }
+        columns = {name: out.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.int64 if name == "img_id" else string) for name in LOCATION_COLUMNS}
         labels = out.create_dataset(DECILES, shape=(0, len(outcomes)), maxshape=(None, len(outcomes)), dtype="int8")
         labels.attrs["outcomes"] = outcomes
+        for key, value in provenance.items():
+            out.attrs[key] = value
         for feature_file in feature_files:
             with h5py.File(feature_file, "r") as src:
                 ids = src[IMG_ID][()]
@@ -69,9 +100,7 @@ def build_training_set(
                     chunk_ids = ids[start : start + rows_per_chunk]
                     keep = np.zeros(len(chunk_ids), dtype=bool)
                     for i, img_id in enumerate(chunk_ids.tolist()):
-                        if img_id in seen_ids:
-                            dropped["duplicate_img_id"] += 1
-                        elif img_id not in table.index:
+                        if img_id not in table.index:
                             dropped["not_in_postcode_directory"] += 1
                         elif table.at[img_id, "lsoa11"] not in deciles.index:
                             dropped["lsoa_without_labels"] += 1
@@ -94,7 +123,7 @@ def build_training_set(
                     total += n
         lsoas = len(set(columns["lsoa11"].asstr()[()])) if total else 0
     dropped["no_features"] = int(len(set(table.index) - seen_ids))
-    return TrainingSetSummary(path, total, lsoas, outcomes, dropped, path.stat().st_size)
+    return TrainingSetSummary(path, total, lsoas, outcomes, dropped, path.stat().st_size, provenance)
 
 
 @dataclass(frozen=True)

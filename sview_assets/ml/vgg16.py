@@ -1,4 +1,9 @@
-"""Keras VGG16 truncated at ``fc1`` (the paper's fc6), with weights from a file or a seed.
+"""Keras VGG16 up to fc6 *before its ReLU* (the paper's feature), with weights from a file or a seed.
+
+The original code kept VGG16's ``fc6`` tensor, the bias-add output; its ReLU
+is a separate op there. Keras' layer ``fc1`` has the ReLU built in, so the
+extractor ends in a linear copy of ``fc1`` (same kernel and bias, no
+activation): ``flatten(pool5) @ W_fc1 + b_fc1``.
 
 Weights sources:
 
@@ -13,7 +18,9 @@ Weights sources:
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +34,22 @@ IMAGE_SIZE = 224
 CONV_BLOCKS = ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
 KERAS_LAYERS = tuple(f"block{b}_conv{i}" for b, n in CONV_BLOCKS for i in range(1, n + 1)) + (FC6_LAYER,)
 NPY_LAYERS = tuple(f"conv{b}_{i}" for b, n in CONV_BLOCKS for i in range(1, n + 1)) + ("fc6",)
-MODEL_DESCRIPTION = "keras.applications.VGG16 (include_top) truncated at layer fc1 (fc6, 4096-D, after ReLU)"
+FC6_MODEL_LAYER = "fc6_before_relu"
+PREPROCESSING_VERSION = "shorter-side-224-bilinear-antialias/centre-crop-224/caffe-bgr-mean/fc6-pre-relu-v2"
+"""Names every step from image file to feature vector; a feature file made by another version is stale."""
+MODEL_DESCRIPTION = "keras.applications.VGG16 conv blocks + fc1 kernel and bias without its ReLU (the paper's fc6 bias-add, 4096-D)"
+
+
+def vgg16_weight_shapes() -> dict[str, list[tuple[int, ...]]]:
+    """Kernel and bias shapes of every VGG16 layer up to fc1, by Keras layer name (no Keras import)."""
+    shapes: dict[str, list[tuple[int, ...]]] = {}
+    channels = 3
+    for (block, convs), width in zip(CONV_BLOCKS, (64, 128, 256, 512, 512)):
+        for i in range(1, convs + 1):
+            shapes[f"block{block}_conv{i}"] = [(3, 3, channels, width), (width,)]
+            channels = width
+    shapes[FC6_LAYER] = [(7 * 7 * 512, FEATURE_DIM), (FEATURE_DIM,)]
+    return shapes
 
 
 class WeightsFileError(ValueError):
@@ -142,13 +164,14 @@ def read_original_npy(path: Path, expected: dict[str, list[tuple[int, ...]]]) ->
     return arrays
 
 
-def build_fc6_extractor(weights_file: str | None = None, seed: int = 0):
-    """A Keras model mapping preprocessed 224x224 BGR images to fc1 activations, and its weights info."""
-    import keras
+def load_weight_arrays(weights_file: str | None, seed: int = 0) -> tuple[list[np.ndarray], WeightsInfo]:
+    """Kernels and biases of every layer up to fc1 in layer order, and where they came from.
 
-    full = keras.applications.VGG16(weights=None, include_top=True)
-    layers = {name: full.get_layer(name) for name in KERAS_LAYERS}
-    expected = {name: [tuple(w.shape) for w in layer.weights] for name, layer in layers.items()}
+    ``WeightsInfo.sha256`` is a checksum of the arrays themselves, so the same
+    weights give the same checksum whether they come as Keras HDF5 or as
+    ``vgg16.npy``; it is what makes a feature file stale when the weights change.
+    """
+    expected = vgg16_weight_shapes()
     if weights_file:
         path = Path(weights_file)
         if not path.is_file():
@@ -161,9 +184,43 @@ def build_fc6_extractor(weights_file: str | None = None, seed: int = 0):
     else:
         arrays = random_weights([s for shapes in expected.values() for s in shapes], seed)
         info_source = f"random (seed {seed})"
+    return arrays, WeightsInfo(info_source, weights_checksum(arrays), is_random=not weights_file)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_weights_info(weights_file: str | None, seed: int, file_stamp: tuple[int, int] | None) -> WeightsInfo:
+    return load_weight_arrays(weights_file, seed)[1]
+
+
+def file_stamp(weights_file: str | None) -> tuple[int, int] | None:
+    """(size, modification time) of a weights file, so caches notice a replaced file; None without one."""
+    if weights_file and os.path.isfile(weights_file):
+        stat = os.stat(weights_file)
+        return stat.st_size, stat.st_mtime_ns
+    return None
+
+
+def weights_info(weights_file: str | None, seed: int = 0) -> WeightsInfo:
+    """Source and checksum of the weights an extractor would use, without building a model.
+
+    Cached per process by the file's size and modification time, so the image
+    sensor can compare feature files with the current weights on every tick.
+    """
+    return _cached_weights_info(weights_file or None, seed, file_stamp(weights_file))
+
+
+def build_fc6_extractor(weights_file: str | None = None, seed: int = 0):
+    """A Keras model mapping preprocessed 224x224 BGR images to fc6 before ReLU, and its weights info."""
+    import keras
+
+    arrays, info = load_weight_arrays(weights_file, seed)
+    convolutions = keras.applications.VGG16(weights=None, include_top=False, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
     position = 0
-    for name, layer in layers.items():
-        layer.set_weights(arrays[position : position + 2])
+    for name in KERAS_LAYERS[:-1]:
+        convolutions.get_layer(name).set_weights(arrays[position : position + 2])
         position += 2
-    model = keras.Model(full.inputs, layers[FC6_LAYER].output, name="vgg16_fc6")
-    return model, WeightsInfo(info_source, weights_checksum(arrays), is_random=not weights_file)
+    fc6 = keras.layers.Dense(FEATURE_DIM, activation=None, name=FC6_MODEL_LAYER)
+    features = fc6(keras.layers.Flatten(name="flatten")(convolutions.output))
+    fc6.set_weights(arrays[position : position + 2])
+    model = keras.Model(convolutions.inputs, features, name="vgg16_fc6")
+    return model, info

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..outcomes import CENSUS, outcomes_from
+from ..outcomes import CENSUS, Outcome, outcomes_from
 from .common import lsoa_codes, numeric_column, read_csv, reject_rows, require_columns
 
 GEO_CODE = "GEO_CODE"
@@ -32,16 +32,19 @@ def read_census_shares(path: Path) -> pd.DataFrame:
         "Use the LSOA-level table (or drop rows of other geographies).",
     )
     codes = lsoa_codes(frame, path, GEO_CODE)
-    shares = {}
-    for outcome in outcomes:
-        denominator = numeric_column(frame, path, outcome.denominator, integer=True, minimum=0)
-        numerator = sum(numeric_column(frame, path, c, integer=True, minimum=0) for c in outcome.columns)
-        reject_rows(
-            path,
-            frame,
-            numerator > denominator,
-            lambda i, line: f"{line}: counts for {outcome.key} ({numerator.iloc[i]}) exceed the total {outcome.denominator!r} ({denominator.iloc[i]}).",
-        )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            shares[outcome.key] = np.where(denominator > 0, numerator / denominator.where(denominator > 0), np.nan)
+    shares = {outcome.key: _share(frame, path, outcome) for outcome in outcomes}
     return pd.DataFrame(shares, index=pd.Index(codes.to_numpy(), name="lsoa11"))
+
+
+def _share(frame: pd.DataFrame, path: Path, outcome: Outcome) -> np.ndarray:
+    """Sum of the outcome's count columns over its total, per row (NaN where the total is 0)."""
+    denominator = numeric_column(frame, path, outcome.denominator, integer=True, minimum=0)
+    numerator = sum(numeric_column(frame, path, c, integer=True, minimum=0) for c in outcome.columns)
+    reject_rows(
+        path,
+        frame,
+        numerator > denominator,
+        lambda i, line: f"{line}: counts for {outcome.key} ({numerator.iloc[i]}) exceed the total {outcome.denominator!r} ({denominator.iloc[i]}).",
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / denominator.where(denominator > 0), np.nan)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import pandas as pd
 
@@ -104,12 +104,20 @@ def lsoa_codes(frame: pd.DataFrame, path: Path, column: str) -> pd.Series:
     return codes
 
 
-def read_lsoa_values(path: Path, what: str, code_column: str, source: str, *, integer: bool = False, minimum: float | None = None) -> pd.DataFrame:
-    """Values of every registry outcome of ``source`` (one raw column each), indexed by LSOA."""
+def read_lsoa_values(
+    path: Path, what: str, code_column: str, source: str, *, integer: bool = False, minimum: float | None = None, all_required: bool = True
+) -> pd.DataFrame:
+    """Values of the registry outcomes of ``source`` (one raw column each), indexed by LSOA.
+
+    With ``all_required`` every outcome's column must be present; otherwise the
+    outcomes whose column is absent are simply not returned.
+    """
     from ..outcomes import outcomes_from
 
     frame = read_csv(path, what)
     outcomes = outcomes_from(source)
+    if not all_required:
+        outcomes = tuple(o for o in outcomes if o.columns[0] in frame.columns)
     require_columns(frame, path, [code_column, *[o.columns[0] for o in outcomes]], what)
     codes = lsoa_codes(frame, path, code_column)
     values = {o.key: numeric_column(frame, path, o.columns[0], integer=integer, minimum=minimum).to_numpy() for o in outcomes}

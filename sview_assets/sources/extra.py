@@ -1,4 +1,8 @@
-"""Additional per-LSOA outcomes from a plain CSV (``lsoa11`` plus one column per outcome)."""
+"""Additional per-LSOA outcomes from a plain CSV (``lsoa11`` plus one column per outcome).
+
+Only the registry's ``extra`` outcomes whose column is in the file are read
+(the demo city's ``Control index``, say); the others are not built.
+"""
 
 from pathlib import Path
 
@@ -12,4 +16,4 @@ LSOA_COLUMN = "lsoa11"
 
 def read_extra_outcomes(path: Path) -> pd.DataFrame:
     """Values of the registry's ``extra`` outcomes indexed by LSOA."""
-    return read_lsoa_values(path, "extra outcomes", LSOA_COLUMN, EXTRA)
+    return read_lsoa_values(path, "extra outcomes", LSOA_COLUMN, EXTRA, all_required=False)

@@ -177,7 +177,15 @@ def batch_manifest(folder: Path, batch: str) -> pd.DataFrame:
             }
         )
     if stray:
-        rows.append({"batch": batch, "img_id": -1, "headings": "", **{f"path_{h}": "" for h in HEADINGS}, "usable": False,
-                     "problems": f"{len(stray)} file(s) not named <img_id>_<a|b|c|d>.<png|jpg>: {', '.join(stray[:5])}"})
+        rows.append(
+            {
+                "batch": batch,
+                "img_id": -1,
+                "headings": "",
+                **{f"path_{h}": "" for h in HEADINGS},
+                "usable": False,
+                "problems": f"{len(stray)} file(s) not named <img_id>_<a|b|c|d>.<png|jpg>: {', '.join(stray[:5])}",
+            }
+        )
     columns = ["batch", "img_id", "headings", *[f"path_{h}" for h in HEADINGS], "usable", "problems"]
     return pd.DataFrame(rows, columns=columns).astype({"img_id": "int64", "usable": "bool"})

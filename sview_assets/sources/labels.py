@@ -19,33 +19,49 @@ READERS = {IOD: read_iod_ranks, CENSUS: read_census_shares, INCOME: read_househo
 
 @dataclass
 class LabelBuild:
-    """Long label table plus what was read and what was missing."""
+    """Long label table plus what was read, what was missing and which outcomes were not built (and why)."""
 
     labels: pd.DataFrame
     sources_read: dict[str, str] = field(default_factory=dict)
     sources_missing: dict[str, str] = field(default_factory=dict)
     lsoas_without_labels: dict[str, int] = field(default_factory=dict)
+    outcomes_not_built: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def outcomes(self) -> list[str]:
+        """The outcomes this city has labels for, in registry order."""
+        present = set(self.labels["outcome"]) if len(self.labels) else set()
+        return [o.key for o in OUTCOMES if o.key in present]
 
 
 def build_lsoa_labels(source_files: dict[str, Path], city_lsoas: list[str]) -> LabelBuild:
     """Raw value and within-city decile for every (LSOA, outcome) the sources cover.
 
     ``source_files`` maps a source kind to its file; a file that does not exist
-    is skipped and reported (London income, say, exists only for London). The
-    deciles are cut over ``city_lsoas`` only, so national files work as-is.
+    is skipped and reported (London income, say, exists only for London), and
+    so is each outcome that cannot be built, with the reason. The deciles are
+    cut over ``city_lsoas`` only, so national files work as-is.
     """
     city = pd.Index(sorted(set(city_lsoas)), name="lsoa11")
     build = LabelBuild(labels=pd.DataFrame())
     pieces = []
     for source, path in source_files.items():
+        outcomes = [o for o in OUTCOMES if o.source == source]
         if not Path(path).is_file():
             build.sources_missing[source] = str(path)
+            build.outcomes_not_built.update({o.key: f"{source} source file not found: {path}" for o in outcomes})
             continue
         values = READERS[source](Path(path)).reindex(city)
         build.sources_read[source] = str(path)
-        for outcome in (o for o in OUTCOMES if o.source == source):
+        for outcome in outcomes:
+            if outcome.key not in values.columns:
+                build.outcomes_not_built[outcome.key] = f"column {outcome.columns[0]!r} is not in {path}"
+                continue
             column = values[outcome.key]
             build.lsoas_without_labels[outcome.key] = int(column.isna().sum())
+            if column.isna().all():
+                build.outcomes_not_built[outcome.key] = f"no LSOA of this city has a value in {path}"
+                continue
             deciles = rank_deciles(column, low_is_first=outcome.most_deprived == "low")
             pieces.append(
                 pd.DataFrame(
@@ -59,8 +75,8 @@ def build_lsoa_labels(source_files: dict[str, Path], city_lsoas: list[str]) -> L
                 ).dropna(subset=["raw_value"])
             )
     if not pieces:
-        missing = "; ".join(f"{k}: {v}" for k, v in build.sources_missing.items())
-        raise FileNotFoundError(f"No label source file found for this city ({missing}). Add at least one.")
+        reasons = "; ".join(f"{k}: {v}" for k, v in build.outcomes_not_built.items())
+        raise FileNotFoundError(f"No outcome can be built for this city ({reasons}). Add at least one label source.")
     labels = pd.concat(pieces, ignore_index=True)
     labels["decile"] = labels["decile"].astype("int64")
     build.labels = labels.sort_values(["outcome", "lsoa11"], ignore_index=True)

@@ -1,0 +1,51 @@
+"""The per-outcome results table, printed by `make demo` and pasted into the README from that output.
+
+`python -m sview_assets.report` prints it again for the configured city's warehouse.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .ml.aggregate import DECILE_MEAN, SCORE_MEAN
+from .outcomes import get_outcome
+from .settings import SviewSettings
+
+HEADER = (
+    "| outcome | Kendall tau-b, `score_mean` | tau-b, `decile_mean` | within one decile (`score_mean`) | LSOAs |",
+    "| --- | --- | --- | --- | --- |",
+)
+
+
+def read_metrics(settings: SviewSettings) -> pd.DataFrame:
+    """The city's model_metrics table."""
+    import duckdb
+
+    with duckdb.connect(str(settings.paths.warehouse), read_only=True) as connection:
+        return connection.execute("SELECT * FROM model_metrics").fetchdf()
+
+
+def metrics_markdown(metrics: pd.DataFrame) -> str:
+    """One row per outcome, best `score_mean` tau-b first: both methods' tau-b, within-one accuracy, LSOAs."""
+    wide = metrics.pivot(index="outcome", columns="method", values="kendall_tau_b")
+    within = metrics[metrics["method"] == SCORE_MEAN].set_index("outcome")
+    rows = list(HEADER)
+    for outcome in wide.sort_values(SCORE_MEAN, ascending=False).index:
+        entry = get_outcome(outcome)
+        title = f"{entry.title} (`{outcome}`)"
+        if not entry.visible_in_demo:
+            title = f"**{title}**"
+        rows.append(
+            f"| {title} | {wide.at[outcome, SCORE_MEAN]:.2f} | {wide.at[outcome, DECILE_MEAN]:.2f} "
+            f"| {within.at[outcome, 'within_one_accuracy']:.2f} | {int(within.at[outcome, 'n_lsoas'])} |"
+        )
+    return "\n".join(rows)
+
+
+def print_metrics(settings: SviewSettings) -> None:
+    """Print the results table of the city's warehouse."""
+    print(metrics_markdown(read_metrics(settings)))
+
+
+if __name__ == "__main__":
+    print_metrics(SviewSettings.from_env())

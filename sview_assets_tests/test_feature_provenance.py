@@ -1,0 +1,96 @@
+"""Features are valid only for the image files, weights and preprocessing that made them."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from sview_assets.definitions import build_definitions
+from sview_assets.ml.feature_store import read_feature_attrs, read_feature_ids
+from sview_assets.ml.training_set import build_training_set, read_training_table
+from sview_assets.partitions import image_batch_partitions
+from sview_assets.resources import Vgg16Resource
+from sview_assets.staleness import plan_image_batches
+
+from .test_assets import query
+
+BATCHES = ["batch_000", "batch_001"]
+
+
+def plan(settings, instance, vgg16):
+    return plan_image_batches(instance, settings, image_batch_partitions.name, vgg16.weights().sha256)
+
+
+def step_error(result) -> str:
+    return "\n".join(e.event_specific_data.error.to_string() for e in result.all_events if e.is_step_failure)
+
+
+def run_training_set(settings, instance, vgg16):
+    defs = build_definitions(settings, vgg16)
+    return defs.resolve_job_def("training_set_job").execute_in_process(instance=instance, raise_on_error=False)
+
+
+def test_new_weights_make_every_batch_stale_until_re_extracted(city_copy, random_vgg16):
+    settings, instance = city_copy
+    other_weights = Vgg16Resource(weights_file="", random_seed=1, locations_per_batch=8)
+    assert plan(settings, instance, random_vgg16).to_extract == {}
+    stale = plan(settings, instance, other_weights)
+    assert sorted(stale.to_extract) == BATCHES
+    assert all("VGG16 weights changed" in reasons[0] for reasons in stale.reasons.values())
+
+    refused = run_training_set(settings, instance, other_weights)
+    assert not refused.success
+    assert "Stale features in 2 batch(es)" in step_error(refused) and "batch_001: VGG16 weights changed" in step_error(refused)
+
+    before = settings.paths.feature_file("batch_000").read_bytes()
+    defs = build_definitions(settings, other_weights)
+    assert defs.resolve_job_def("image_features_job").execute_in_process(instance=instance, partition_key="batch_000").success
+    assert settings.paths.feature_file("batch_000").read_bytes() != before
+    assert read_feature_attrs(settings.paths.feature_file("batch_000"))["weights_sha256"] == other_weights.weights().sha256
+    assert sorted(plan(settings, instance, other_weights).to_extract) == ["batch_001"]
+    assert "batch_000" not in step_error(run_training_set(settings, instance, other_weights))
+
+    files = [settings.paths.feature_file(b) for b in BATCHES]
+    locations = query(settings, "SELECT * FROM postcode_locations")
+    labels = query(settings, "SELECT * FROM lsoa_labels")
+    with pytest.raises(ValueError, match="different weights or preprocessing.*batch_000.*batch_001"):
+        build_training_set(settings.paths.root / "mixed.h5", files, locations, labels)
+    assert not (settings.paths.root / "mixed.h5").exists()
+
+
+def test_a_changed_image_archive_makes_only_its_batch_stale(city_copy, random_vgg16):
+    settings, instance = city_copy
+    archive = settings.paths.raw_images / "batch_001.zip"
+    stat = archive.stat()
+    os.utime(archive, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    result = plan(settings, instance, random_vgg16)
+    assert list(result.to_extract) == ["batch_001"]
+    assert result.reasons["batch_001"][0].startswith("image files changed")
+    error = step_error(run_training_set(settings, instance, random_vgg16))
+    assert "Stale features in 1 batch(es)" in error and "batch_001: image files changed" in error
+
+
+def test_a_batch_removed_from_raw_leaves_the_training_set(city_copy, random_vgg16):
+    settings, instance = city_copy
+    (settings.paths.raw_images / "batch_001.zip").unlink()
+    assert plan(settings, instance, random_vgg16).removed == ["batch_001"]
+    result = run_training_set(settings, instance, random_vgg16)
+    assert result.success
+    kept = sorted(read_training_table(settings.paths.training_set).locations["img_id"])
+    assert kept == sorted(read_feature_ids(settings.paths.feature_file("batch_000")).tolist()) and len(kept) == 30
+    metadata = result.asset_materializations_for_node("training_set")[0].metadata
+    assert metadata["batches_removed_from_raw"].value == ["batch_001"] and metadata["batches"].value == 1
+
+
+def test_an_img_id_in_two_batches_is_an_error_naming_both(city_copy):
+    settings, _ = city_copy
+    duplicate = settings.paths.feature_file("batch_dup")
+    shutil.copy(settings.paths.feature_file("batch_001"), duplicate)
+    first = int(read_feature_ids(duplicate)[0])
+    locations = query(settings, "SELECT * FROM postcode_locations")
+    labels = query(settings, "SELECT * FROM lsoa_labels")
+    files = [settings.paths.feature_file("batch_000"), settings.paths.feature_file("batch_001"), duplicate]
+    with pytest.raises(ValueError, match=f"img_id {first} has features in two batches, 'batch_001' and 'batch_dup'"):
+        build_training_set(settings.paths.root / "dup.h5", files, locations, labels)
+    assert np.array_equal(read_feature_ids(duplicate), read_feature_ids(settings.paths.feature_file("batch_001")))
