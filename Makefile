@@ -45,7 +45,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 ui: install instance
-	$(BIN)/dagster dev --host 127.0.0.1 --port $(UI_PORT) --workspace workspace.yaml
+	$(BIN)/python -m sview_assets.ui --port $(UI_PORT)
 
 bench: install
 	$(BIN)/python benchmarks/feature_extraction.py

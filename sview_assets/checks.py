@@ -9,6 +9,8 @@ DECILES_BALANCED = "deciles_balanced"
 KEYS_UNIQUE = "keys_unique"
 LOCATIONS_LABELLED = "every_location_has_labels"
 IMG_ID_UNIQUE = "img_id_unique"
+DECILES_FROM_DATA = "deciles_decided_by_values"
+TIE_DECIDED_LIMIT = 0.1
 
 
 def decile_imbalance(labels: pd.DataFrame) -> dict[str, int]:
@@ -23,6 +25,37 @@ def deciles_balanced(lsoa_labels: pd.DataFrame) -> dg.AssetCheckResult:
     spread = decile_imbalance(lsoa_labels)
     unbalanced = {k: v for k, v in spread.items() if v > 1}
     return dg.AssetCheckResult(passed=not unbalanced, metadata={"max_minus_min_per_outcome": dg.MetadataValue.json(spread)})
+
+
+def tie_decided_share(labels: pd.DataFrame) -> dict[str, float]:
+    """Per outcome, the share of LSOAs whose decile was decided by LSOA code order rather than by value.
+
+    That is every LSOA whose raw value it shares with an LSOA in another decile: all of them for a
+    constant outcome, most of them for a near-constant one, none when values are distinct.
+    """
+    spans = labels.groupby(["outcome", "raw_value"])["decile"].transform("nunique")
+    return {outcome: round(float(share), 4) for outcome, share in (spans > 1).groupby(labels["outcome"]).mean().items()}
+
+
+@dg.asset_check(
+    asset=lsoa_labels,
+    name=DECILES_FROM_DATA,
+    description=f"No outcome has more than {TIE_DECIDED_LIMIT:.0%} of its LSOAs in ties that span deciles (a constant or near-constant outcome would be cut by LSOA code order).",
+)
+def deciles_decided_by_values(lsoa_labels: pd.DataFrame) -> dg.AssetCheckResult:
+    shares = tie_decided_share(lsoa_labels)
+    bad = {k: v for k, v in shares.items() if v > TIE_DECIDED_LIMIT}
+    problems = [
+        f"outcome {k!r}: {v:.0%} of its LSOAs share a value with LSOAs of other deciles, so LSOA code order, not the data, "
+        "decides their deciles; check the source column (constant, mostly zero, or heavily rounded)."
+        for k, v in sorted(bad.items())
+    ]
+    return dg.AssetCheckResult(
+        passed=not bad,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=" ".join(problems) or "Every outcome's deciles follow its values.",
+        metadata={"tie_decided_share": dg.MetadataValue.json(shares), "outcomes_failing": dg.MetadataValue.json(sorted(bad))},
+    )
 
 
 @dg.asset_check(asset=lsoa_labels, name=KEYS_UNIQUE, description="One row per (LSOA, outcome).")
@@ -56,4 +89,4 @@ def every_location_has_labels(lsoa_labels: pd.DataFrame, postcode_locations: pd.
     )
 
 
-LABEL_CHECKS = [deciles_balanced, label_keys_unique, img_id_unique, every_location_has_labels]
+LABEL_CHECKS = [deciles_balanced, deciles_decided_by_values, label_keys_unique, img_id_unique, every_location_has_labels]

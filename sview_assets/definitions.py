@@ -12,6 +12,7 @@ from .automation import JOBS, SCHEDULES, SENSORS
 from .checks import LABEL_CHECKS
 from .resources import Vgg16Resource, warehouse_resources
 from .settings import SviewSettings
+from .watchdog import run_watchdog
 
 ASSETS = [
     postcode_locations,
@@ -42,7 +43,7 @@ def build_definitions(settings: SviewSettings | None = None, vgg16: Vgg16Resourc
         assets=ASSETS,
         asset_checks=LABEL_CHECKS,
         jobs=JOBS,
-        sensors=SENSORS,
+        sensors=[*SENSORS, run_watchdog],
         schedules=SCHEDULES,
         executor=EXECUTOR,
         resources={"settings": settings, "vgg16": vgg16 or Vgg16Resource.from_env(), **warehouse_resources(settings)},

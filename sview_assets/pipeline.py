@@ -29,14 +29,19 @@ VIEWS_JOB = "views_job"
 
 @dataclass
 class PipelineReport:
-    """Runs launched and what failed."""
+    """Runs launched, each stage's outcome, and what failed."""
 
     runs: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    stages: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
         return not self.failed
+
+    def summary(self) -> str:
+        """One line per stage run: ok or FAILED, with its run id."""
+        return "\n".join(f"  {'ok    ' if label not in self.failed else 'FAILED'} {label} ({run_id})" for label, run_id in self.stages)
 
 
 def run_whole_pipeline(
@@ -59,6 +64,7 @@ def run_whole_pipeline(
         config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
         result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False, run_config=config, **kwargs)
         report.runs.append(result.run_id)
+        report.stages.append((label, result.run_id))
         if not result.success:
             report.failed.append(label)
             log(f"FAILED: {label} (run {result.run_id}); see its logs in the UI")
@@ -84,6 +90,7 @@ def run_whole_pipeline(
     chosen = [o for o in (outcomes or city_outcomes) if o in city_outcomes]
     for outcome in sorted(set(outcomes or []) - set(city_outcomes)):
         report.failed.append(f"outcome[{outcome}]")
+        report.stages.append((f"outcome[{outcome}]", "not run: no labels in this city"))
         log(f"FAILED: outcome[{outcome}]: this city's label files do not provide it (see lsoa_labels' outcomes_not_built)")
     run_config = {"ops": {"ordinal_model": {"config": train_config}}} if train_config else None
     log(f"stage 4/5: models and predictions for {len(chosen)} outcome(s)")
@@ -120,11 +127,11 @@ def main(argv: list[str] | None = None) -> None:
         print("DAGSTER_HOME is not set: runs are not kept after this process (the Makefile sets it to data/.dagster).")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     report = run_whole_pipeline(defs, instance, settings, outcomes=args.outcomes, train_config=overrides or None)
-    if report.runs and "views" not in report.failed:
-        print_metrics(settings)
     if not report.success:
-        print(f"{len(report.failed)} stage(s) failed: {', '.join(report.failed)}", file=sys.stderr)
+        print(f"stages of this run:\n{report.summary()}", file=sys.stderr)
+        print(f"{len(report.failed)} stage(s) failed: {', '.join(report.failed)}; their logs are in the Dagster UI (make ui).", file=sys.stderr)
         sys.exit(1)
+    print_metrics(settings)
     print(f"done: {len(report.runs)} runs, warehouse at {settings.paths.warehouse}")
 
 

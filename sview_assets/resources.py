@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -15,7 +16,7 @@ from dagster_duckdb_pandas import DuckDBPandasIOManager
 from pydantic import Field
 
 from .ml.vgg16 import WeightsInfo, file_stamp, weights_info
-from .settings import SviewSettings
+from .settings import SviewSettings, ensure_writable_folder
 
 WEIGHTS_ENV = "SVIEW_VGG16_WEIGHTS"
 WAREHOUSE_SCHEMA = "main"
@@ -58,10 +59,18 @@ def _cached_extractor(weights_file: str | None, seed: int, file_stamp: tuple[int
     return build_fc6_extractor(weights_file, seed)
 
 
+class CityWarehouseIOManager(DuckDBPandasIOManager):
+    """The stock DuckDB pandas I/O manager, failing at once (not after its lock retries) where the city folder cannot be written."""
+
+    def create_io_manager(self, context):
+        ensure_writable_folder(Path(self.database).parent)
+        return super().create_io_manager(context)
+
+
 def warehouse_resources(settings: SviewSettings) -> dict[str, object]:
     """The DuckDB I/O manager (tables) and resource (SQL) of a city's warehouse."""
     database = str(settings.paths.warehouse)
     return {
-        "io_manager": DuckDBPandasIOManager(database=database, schema=WAREHOUSE_SCHEMA),
+        "io_manager": CityWarehouseIOManager(database=database, schema=WAREHOUSE_SCHEMA),
         "duckdb": DuckDBResource(database=database),
     }

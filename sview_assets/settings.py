@@ -41,6 +41,27 @@ def validate_city(city: str) -> str:
     return city
 
 
+def ensure_writable_folder(folder: Path) -> Path:
+    """Create ``folder`` if needed and check it can be written; a clear, immediate error otherwise.
+
+    Permanent problems (a file where a folder should be, a read-only disk, no permission) are not
+    worth retrying: the error names the folder and the setting to change.
+    """
+    folder = Path(folder)
+    hint = f"Point {DATA_ROOT_ENV} at a writable folder (or fix this one's permissions)."
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(f"{folder} is a file, not a folder; sview keeps a city's data in a folder there. {hint}") from None
+    except OSError as exc:
+        raise OSError(exc.errno, f"Cannot create {folder}: {exc.strerror}. {hint}") from None
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder. {hint}")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{folder} cannot be written (read-only disk or no permission). {hint}")
+    return folder
+
+
 @dataclass(frozen=True)
 class CityPaths:
     """Every path the pipeline reads or writes for one city."""
@@ -50,6 +71,16 @@ class CityPaths:
     @property
     def raw(self) -> Path:
         return self.root / "raw"
+
+    def raw_file(self, name: str) -> Path:
+        """A file named in the launchpad, confined to ``raw/``: absolute names and '..' are refused.
+
+        The check is on the name, so a link the user put inside ``raw/`` (to a national file, say) still works.
+        """
+        parts = Path(name).parts
+        if not name or Path(name).is_absolute() or ".." in parts:
+            raise ValueError(f"File name {name!r} is not inside the city's raw/ folder ({self.raw}); give a name relative to it, without '..'.")
+        return self.raw / name
 
     @property
     def raw_images(self) -> Path:

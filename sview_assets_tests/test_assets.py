@@ -2,25 +2,22 @@
 
 import shutil
 
-import dagster as dg
 import duckdb
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
 
-from sview_assets.assets.features import vgg16_features
-from sview_assets.assets.images import image_manifest
 from sview_assets.assets.training import score_check
 from sview_assets.checks import decile_imbalance
 from sview_assets.definitions import build_definitions
 from sview_assets.ml.deciles import rank_deciles
 from sview_assets.ml.feature_store import file_sha256, read_feature_attrs, read_feature_ids
 from sview_assets.ml.training_set import read_training_table
-from sview_assets.partitions import image_batch_partitions
-from sview_assets.resources import warehouse_resources
 from sview_assets.settings import SviewSettings
 from sview_assets.sources.files import DEFAULT_SOURCE_FILES
+
+from .helpers import materialize_batch
 
 TINY_TRAINING = {"epochs": 2, "batch_size": 16, "patience": 2, "folds": 3}
 
@@ -57,6 +54,23 @@ def test_label_checks_pass_on_demo_and_fail_on_bad_input():
     assert score_check(np.array([0.1, -0.3, 2.0])).passed
     assert not score_check(np.array([0.1, np.nan, 2.0])).passed
     assert not score_check(np.full(5, 0.7)).passed
+
+
+def test_deciles_check_fails_for_a_constant_or_near_constant_outcome():
+    from sview_assets.checks import deciles_decided_by_values
+
+    lsoas = [f"E01{i:06d}" for i in range(40)]
+    distinct = pd.DataFrame({"lsoa11": lsoas, "outcome": "varied", "raw_value": np.arange(40.0)})
+    constant = pd.DataFrame({"lsoa11": lsoas, "outcome": "flat", "raw_value": 3.0})
+    mostly_zero = pd.DataFrame({"lsoa11": lsoas, "outcome": "zeros", "raw_value": [0.0] * 30 + list(range(1, 11))})
+    labels = pd.concat([distinct, constant, mostly_zero], ignore_index=True)
+    labels["decile"] = labels.groupby("outcome")["raw_value"].transform(lambda v: rank_deciles(v).astype(int))
+    result = deciles_decided_by_values(labels)
+    shares = result.metadata["tie_decided_share"].value
+    assert shares == {"flat": 1.0, "varied": 0.0, "zeros": 0.75}
+    assert not result.passed and result.metadata["outcomes_failing"].value == ["flat", "zeros"]
+    assert "outcome 'flat': 100% of its LSOAs share a value" in result.description
+    assert deciles_decided_by_values(distinct.assign(decile=rank_deciles(distinct["raw_value"]).astype(int))).passed
 
 
 def test_feature_files_and_training_set_align_with_labels(built_city):
@@ -107,14 +121,7 @@ def test_bad_locations_are_skipped_and_reported(tiny_raw, tmp_path, random_vgg16
             shutil.copy(source / f"{img_id}_{heading}.png", batch_dir)
     (batch_dir / "1_d.png").unlink()
     (batch_dir / "2_b.png").write_bytes(b"\x89PNG garbage")
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(image_batch_partitions.name, ["odd_batch"])
-    result = dg.materialize(
-        [image_manifest, vgg16_features],
-        partition_key="odd_batch",
-        instance=instance,
-        resources={"settings": settings, "vgg16": random_vgg16, **warehouse_resources(settings)},
-    )
+    result = materialize_batch(settings, random_vgg16, "odd_batch")
     assert result.success
     assert read_feature_ids(settings.paths.feature_file("odd_batch")).tolist() == [0]
     check = result.get_asset_check_evaluations()[0]
@@ -179,7 +186,7 @@ def test_definitions_load_with_every_job_sensor_and_schedule(tmp_path):
     defs = build_definitions(SviewSettings(data_root=str(tmp_path), city="x"))
     for job in ("labels_job", "image_features_job", "training_set_job", "retrain_outcome", "views_job", "whole_pipeline"):
         assert defs.resolve_job_def(job) is not None
-    assert {s.name for s in defs.sensors} == {"image_batch_sensor", "sview_automation"}
+    assert {s.name for s in defs.sensors} == {"image_batch_sensor", "sview_automation", "run_watchdog"}
     assert {s.name for s in defs.schedules} == {"stale_training_set_schedule", "stale_outcomes_schedule"}
     graph = defs.resolve_asset_graph()
     assert len(list(graph.get_all_asset_keys())) == 10
@@ -207,3 +214,21 @@ def test_a_failing_score_check_keeps_the_previous_model_and_predictions(city_cop
     assert {p.name: file_sha256(p) for p in folder.iterdir()} == before_files
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
     pd.testing.assert_frame_equal(query(settings, "SELECT * FROM location_predictions WHERE outcome = 'income' ORDER BY img_id"), before_rows)
+
+
+@pytest.mark.parametrize("content", ["nothing", "only_broken"])
+def test_an_empty_or_unusable_batch_is_reported_and_the_others_go_on(tiny_city, random_vgg16, content):
+    settings = tiny_city
+    batch_dir = settings.paths.raw_images / "batch_odd"
+    batch_dir.mkdir()
+    if content == "only_broken":
+        for heading in "abcd":
+            (batch_dir / f"9_{heading}.png").write_bytes(b"")
+    result = materialize_batch(settings, random_vgg16, "batch_odd")
+    assert result.success
+    assert read_feature_ids(settings.paths.feature_file("batch_odd")).tolist() == []
+    check = result.get_asset_check_evaluations()[0]
+    assert not check.passed and check.metadata["extracted"].value == 0
+    manifest = query(settings, "SELECT img_id, usable, problems FROM image_manifest WHERE batch = 'batch_odd'")
+    expected = "the batch holds no files" if content == "nothing" else "9_a.png: empty file (0 bytes)"
+    assert expected in " ".join(manifest["problems"]) and not manifest["usable"].any()

@@ -99,3 +99,47 @@ def test_a_city_with_iod_and_census_only_gets_exactly_those_outcomes(tiny_city):
     assert "income source file not found" in not_built["mean_income"] and "'Control index' is not in" in not_built["control"]
     assert metadata["outcome_partitions_removed"].value == ["control"]
     assert sorted(metadata["outcomes"].value) == sorted(expected)
+
+
+@pytest.mark.parametrize("name", ["../../secret.csv", "/etc/passwd", "sub/../../secret.csv", ""])
+def test_launchpad_file_names_are_confined_to_raw(tiny_city, tmp_path, name):
+    import dagster as dg
+
+    from sview_assets.assets.labels import postcode_locations
+    from sview_assets.resources import warehouse_resources
+
+    secret = tmp_path / "secret.csv"
+    secret.write_text("pcd,oa11,lsoa11,msoa11,lat,long,img_id\nTOP-SECRET-VALUE,x,y,z,1,2,3\n")
+    result = dg.materialize(
+        [postcode_locations],
+        resources={"settings": tiny_city, **warehouse_resources(tiny_city)},
+        run_config={"ops": {"postcode_locations": {"config": {"postcode_file": name}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    error = "\n".join(e.event_specific_data.error.to_string() for e in result.all_events if e.is_step_failure)
+    assert "is not inside the city's raw/ folder" in error and "TOP-SECRET-VALUE" not in error
+
+
+def test_an_unwritable_data_root_fails_at_once_with_the_folder_named(tiny_city, tmp_path):
+    import time
+
+    import dagster as dg
+
+    from sview_assets.assets.labels import postcode_locations
+    from sview_assets.resources import warehouse_resources
+    from sview_assets.settings import SviewSettings
+
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the data root should be")
+    settings = SviewSettings(data_root=str(blocker), city="tiny")
+    start = time.monotonic()
+    result = dg.materialize(
+        [postcode_locations],
+        resources={"settings": tiny_city, **warehouse_resources(settings)},
+        raise_on_error=False,
+    )
+    assert not result.success and time.monotonic() - start < 20
+    errors = [getattr(e.event_specific_data, "error", None) for e in result.all_events]
+    error = "\n".join(e.to_string() for e in errors if e is not None)
+    assert "not_a_folder" in error and "Point SVIEW_DATA_ROOT at a writable folder" in error

@@ -1,5 +1,6 @@
 """Slow end-to-end cases: the real webserver driven over GraphQL, and concurrent runs on one DuckDB file."""
 
+import json
 import os
 import shutil
 import signal
@@ -7,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -48,14 +51,80 @@ def wait_for_server(port: int, process: subprocess.Popen, timeout: float = 180) 
     raise TimeoutError("the Dagster webserver did not come up")
 
 
-def test_whole_pipeline_through_graphql(tmp_path):
+def guard_refusals(port: int) -> dict[str, int]:
+    """Status codes the guarded UI gives to requests another web page or a rebound name could send."""
+
+    def status(url, headers=None, data=None):
+        request = urllib.request.Request(url, headers=headers or {}, data=data)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    base = f"http://127.0.0.1:{port}"
+    mutation = urllib.parse.quote("mutation { launchPipelineExecution(executionParams: {}) { __typename } }")
+    body = json.dumps({"query": "{ version }"}).encode()
+    return {
+        "ui_page": status(base + "/"),
+        "post_query_local": status(base + "/graphql", {"Content-Type": "application/json", "Origin": base}, body),
+        "get_mutation": status(f"{base}/graphql?query={mutation}"),
+        "post_from_other_site": status(base + "/graphql", {"Content-Type": "application/json", "Origin": "https://evil.example"}, body),
+        "rebound_host": status(base + "/graphql", {"Content-Type": "application/json", "Host": f"evil.example:{port}"}, body),
+    }
+
+
+def websocket_acknowledged(port: int, origin: str) -> bool:
+    """Whether the UI's GraphQL websocket accepts a browser connection from ``origin`` and answers its init."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    try:
+        with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-ws"], origin=origin, open_timeout=10) as socket_:
+            socket_.send(json.dumps({"type": "connection_init", "payload": {}}))
+            return json.loads(socket_.recv(timeout=10))["type"] == "connection_ack"
+    except InvalidStatus:
+        return False
+
+
+def wait_for_run_end(client, run_id: str, timeout: float):
+    """The run's final status, or its status when ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        status = client.get_run_status(run_id)
+        if status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+            break
+        time.sleep(2)
+    return status
+
+
+def killed_run_unblocks_the_queue(client, dagster_home: str) -> None:
+    """kill -9 a running run's process: the watchdog fails it and the run queued behind it completes."""
+    from sview_assets.watchdog import WATCH_INTERVAL_SECONDS, run_worker_pid
+
+    victim = client.submit_job_execution("image_features_job", tags={"dagster/partition": "batch_000"})
+    with dg.DagsterInstance.from_config(dagster_home) as instance:
+        deadline = time.monotonic() + 120
+        while (worker := run_worker_pid(instance, victim)) is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert worker is not None, "the run to kill never started"
+        waiting = client.submit_job_execution("labels_job")
+        os.kill(worker[0], signal.SIGKILL)
+        killed_at = time.monotonic()
+        assert wait_for_run_end(client, victim, 120) == dg.DagsterRunStatus.FAILURE
+        assert time.monotonic() - killed_at < 4 * WATCH_INTERVAL_SECONDS + 30
+        assert wait_for_run_end(client, waiting, 180) == dg.DagsterRunStatus.SUCCESS
+
+
+def test_whole_pipeline_through_graphql_behind_the_guard(tmp_path):
     from dagster_graphql import DagsterGraphQLClient
 
     settings = make_city(tmp_path / "data", city="e2e")
     env = city_environment(settings, tmp_path / "dagster_home")
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "--host", "127.0.0.1", "--port", str(port), "--workspace", str(PROJECT_ROOT / "workspace.yaml")],
+        [sys.executable, "-m", "sview_assets.ui", "--port", str(port)],
         cwd=tmp_path,
         env=env,
         stdout=open(tmp_path / "dagster_dev.log", "w"),
@@ -64,17 +133,14 @@ def test_whole_pipeline_through_graphql(tmp_path):
     )
     try:
         wait_for_server(port, server)
+        assert guard_refusals(port) == {"ui_page": 200, "post_query_local": 200, "get_mutation": 405, "post_from_other_site": 403, "rebound_host": 403}
+        assert websocket_acknowledged(port, f"http://127.0.0.1:{port}")
+        assert not websocket_acknowledged(port, "https://evil.example")
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)
         run_config = {"ops": {"materialize_city": {"config": {"outcomes": ["income", "control"], "train": TINY_TRAIN}}}}
         run_id = client.submit_job_execution("whole_pipeline", run_config=run_config)
-        deadline = time.monotonic() + 480
-        status = None
-        while time.monotonic() < deadline:
-            status = client.get_run_status(run_id)
-            if status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
-                break
-            time.sleep(3)
-        assert status == dg.DagsterRunStatus.SUCCESS, (tmp_path / "dagster_dev.log").read_text()[-4000:]
+        assert wait_for_run_end(client, run_id, 480) == dg.DagsterRunStatus.SUCCESS, (tmp_path / "dagster_dev.log").read_text()[-4000:]
+        killed_run_unblocks_the_queue(client, env["DAGSTER_HOME"])
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)

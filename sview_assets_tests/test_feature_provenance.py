@@ -94,3 +94,21 @@ def test_an_img_id_in_two_batches_is_an_error_naming_both(city_copy):
     with pytest.raises(ValueError, match=f"img_id {first} has features in two batches, 'batch_001' and 'batch_dup'"):
         build_training_set(settings.paths.root / "dup.h5", files, locations, labels)
     assert np.array_equal(read_feature_ids(duplicate), read_feature_ids(settings.paths.feature_file("batch_001")))
+
+
+def test_truncated_feature_and_training_files_are_named_with_the_remedy(city_copy, random_vgg16, tmp_path):
+    from sview_assets.ml.cross_validation import train_outcome
+    from sview_assets.ml.feature_store import UnreadableFileError
+    from sview_assets.ml.presets import TrainSettings
+
+    settings, instance = city_copy
+    feature_file = settings.paths.feature_file("batch_001")
+    feature_file.write_bytes(feature_file.read_bytes()[:5000])
+    result = plan(settings, instance, random_vgg16)
+    assert list(result.to_extract) == ["batch_001"]
+    assert "batch_001.h5: this HDF5 file cannot be read" in result.reasons["batch_001"][0]
+
+    training = settings.paths.training_set
+    training.write_bytes(training.read_bytes()[:5000])
+    with pytest.raises(UnreadableFileError, match=r"training_set.h5: this training set cannot be read .* Materialize training_set again"):
+        train_outcome(training, "income", TrainSettings(epochs=1, folds=2), tmp_path, log=lambda _: None)

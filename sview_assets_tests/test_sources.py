@@ -45,6 +45,9 @@ def test_iod_reads_ranks_per_lsoa(tmp_path):
         ("E01000001,1,2,3,4,5,6,7\nE01000001,1,2,3,4,5,6,7\n", "duplicate LSOA 'E01000001'"),
         ("E01000001,0,2,3,4,5,6,7\n", "below 1"),
         ("E01000001,1.5,2,3,4,5,6,7\n", "not a whole number"),
+        ("E01000001,1e3,2,3,4,5,6,7\n", "'1e3' is not a whole number written in digits"),
+        ("E01000001,inf,2,3,4,5,6,7\n", "column 'Income Rank .*', line 2: 'inf' is not a finite number"),
+        ("E01000001,nan,2,3,4,5,6,7\n", "'nan' is not a number"),
         ("X123,1,2,3,4,5,6,7\n", "not an LSOA 2011 code"),
     ],
 )
@@ -134,6 +137,8 @@ def test_postcodes_skip_rows_without_image(tmp_path):
         ("A,E0,E01000001,E02,951.5,-0.1,1\n", "out of range"),
         ("A,E0,E02000001,E02,51.5,-0.1,1\n", "'E02000001' is not an LSOA 2011 code"),
         ("A,E0,E01000001,E02,51.5,-0.1,x\n", "'x' is not a number"),
+        ("A,E0,E01000001,E02,51.5,-0.1,1e3\n", "column 'img_id', line 2: '1e3' is not a whole number written in digits"),
+        ("A,E0,E01000001,E02,-inf,-0.1,1\n", "column 'lat', line 2: '-inf' is not a finite number"),
     ],
 )
 def test_postcode_bad_rows(tmp_path, rows, expected):
@@ -145,3 +150,10 @@ def test_postcode_row_numbers_count_skipped_rows(tmp_path):
     text = POSTCODE_HEADER + "A,E0,E01000001,E02,51.5,-0.1,\nB,E0,E01000001,E02,51.5,-0.1,oops\n"
     with pytest.raises(SourceFormatError, match="line 3"):
         read_postcode_locations(write(tmp_path, "pcd.csv", text))
+
+
+def test_a_csv_in_another_encoding_names_the_line_and_says_save_as_utf8(tmp_path):
+    path = tmp_path / "income.csv"
+    path.write_bytes("Code,Mean 2012/13,Median 2012/13\nE01000001,1,2\nE01000002,£3,4\n".encode("cp1252"))
+    with pytest.raises(SourceFormatError, match=r"income.csv: household income file is not UTF-8 text: byte b'\\xa3' at line 3\. Save it as UTF-8"):
+        read_household_income(path)

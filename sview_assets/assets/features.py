@@ -102,11 +102,18 @@ def vgg16_features(
     )
     reasons = dict(zip(skipped["img_id"].tolist(), skipped["problems"].tolist()))
     reasons.update({i: "image failed to decode in the pipeline" for i in result.failed})
+    if info.rows == 0:
+        context.log.warning(f"batch {batch}: no usable location ({len(skipped_ids)} skipped); its feature file is empty and adds nothing to the training set")
     yield dg.AssetCheckResult(
         check_name=FEATURES_COMPLETE,
-        passed=not skipped_ids,
+        passed=not skipped_ids and info.rows > 0,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"skipped": len(skipped_ids), "reasons": dg.MetadataValue.json({str(k): v for k, v in list(reasons.items())[:50]})},
+        description=None if info.rows else f"Batch {batch} has no usable location.",
+        metadata={
+            "extracted": info.rows,
+            "skipped": len(skipped_ids),
+            "reasons": dg.MetadataValue.json({str(k): v for k, v in list(reasons.items())[:50]}),
+        },
     )
 
 

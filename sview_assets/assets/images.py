@@ -2,13 +2,27 @@
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from ..metadata import preview
 from ..partitions import image_batch_partitions
 from ..settings import SviewSettings
-from ..sources.images import BatchSource, batch_manifest, find_batches, stage_batch
+from ..sources.images import BatchSource, ExtractionLimits, batch_manifest, find_batches, stage_batch
 
 GROUP = "images"
+_LIMITS = ExtractionLimits()
+
+
+class ImageBatchConfig(dg.Config):
+    """Limits on unpacking one batch archive (a small archive must not fill the disk)."""
+
+    max_batch_gb: float = Field(default=_LIMITS.max_total_bytes / 2**30, description="Most bytes (GiB) one batch archive may unpack to.")
+    max_compression_ratio: float = Field(
+        default=_LIMITS.max_ratio, description="Most a member (or a compressed tar) may expand relative to its stored size; images barely compress."
+    )
+
+    def limits(self) -> ExtractionLimits:
+        return ExtractionLimits(max_total_bytes=int(self.max_batch_gb * 2**30), max_ratio=self.max_compression_ratio)
 
 
 @dg.asset(
@@ -17,10 +31,12 @@ GROUP = "images"
     metadata={"partition_expr": "batch"},
     kinds={"duckdb", "pandas"},
 )
-def image_manifest(context: dg.AssetExecutionContext, settings: SviewSettings) -> pd.DataFrame:
+def image_manifest(context: dg.AssetExecutionContext, config: ImageBatchConfig, settings: SviewSettings) -> pd.DataFrame:
     """What one image batch holds: per img_id, the headings present, file paths, and any problem.
 
-    Archives are extracted (safely: no absolute paths, '..' or links) to `data/<city>/images/<batch>/`.
+    Archives are extracted (safely: no absolute paths, '..' or links; bounded total size and compression
+    ratio, see the config) to `data/<city>/images/<batch>/`. Images are checked from their headers only:
+    empty files, more than 40 MP, or more elongated than 8:1 are refused with the reason.
     A location is usable when its four headings (a, b, c, d) exist and decode. Stored in table
     `image_manifest`, one partition per batch (column `batch`); column `source_fingerprint` names the
     state of the batch's files it lists, which its features must match.
@@ -28,7 +44,7 @@ def image_manifest(context: dg.AssetExecutionContext, settings: SviewSettings) -
     batch = context.partition_key
     source = find_batch(settings, batch)
     fingerprint = source.fingerprint()
-    folder = stage_batch(source, settings.paths.staged_images)
+    folder = stage_batch(source, settings.paths.staged_images, config.limits())
     manifest = batch_manifest(folder, batch)
     manifest["source_fingerprint"] = fingerprint
     located = manifest[manifest["img_id"] >= 0]

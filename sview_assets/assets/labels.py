@@ -39,7 +39,7 @@ def postcode_locations(context: dg.AssetExecutionContext, config: PostcodeConfig
     """
     paths = settings.paths
     paths.root.mkdir(parents=True, exist_ok=True)
-    result = read_postcode_locations(paths.raw / config.postcode_file)
+    result = read_postcode_locations(paths.raw_file(config.postcode_file))
     frame = result.locations
     context.add_output_metadata(
         {
@@ -47,7 +47,7 @@ def postcode_locations(context: dg.AssetExecutionContext, config: PostcodeConfig
             "lsoas": int(frame["lsoa11"].nunique()),
             "msoas": int(frame["msoa11"].nunique()),
             "rows_without_image": result.rows_without_image,
-            "source_file": dg.MetadataValue.path(str(paths.raw / config.postcode_file)),
+            "source_file": dg.MetadataValue.path(str(paths.raw_file(config.postcode_file))),
             "preview": preview(frame),
         }
     )
@@ -69,8 +69,13 @@ def lsoa_labels(
     provide: they become the `outcome` partitions of the models and predictions; every outcome not
     built is listed with the reason (missing file, missing column, no value for this city).
     """
-    raw = settings.paths.raw
-    files = {IOD: raw / config.iod_file, CENSUS: raw / config.census_file, INCOME: raw / config.income_file, EXTRA: raw / config.extra_file}
+    paths = settings.paths
+    files = {
+        IOD: paths.raw_file(config.iod_file),
+        CENSUS: paths.raw_file(config.census_file),
+        INCOME: paths.raw_file(config.income_file),
+        EXTRA: paths.raw_file(config.extra_file),
+    }
     build = build_lsoa_labels(files, postcode_locations["lsoa11"].tolist())
     for outcome, reason in build.outcomes_not_built.items():
         context.log.warning(f"outcome {outcome!r} not built: {reason}")

@@ -18,6 +18,8 @@ from ..files import atomic_path
 
 FEATURES = "features"
 IMG_ID = "img_id"
+REBUILD_FEATURES = "Delete it and extract the batch again (the image sensor or the CLI does; or materialize image_features_job)."
+REBUILD_TRAINING_SET = "Materialize training_set again."
 
 
 @dataclass(frozen=True)
@@ -70,20 +72,33 @@ def write_feature_file(path: Path, img_ids: np.ndarray, features: np.ndarray, at
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
             rows = max(1, min(64, len(img_ids)))
-            handle.create_dataset(FEATURES, data=features.astype(np.float32), chunks=(rows, *features.shape[1:]))
+            shape = features.shape[1:]
+            handle.create_dataset(FEATURES, data=features.astype(np.float32), chunks=(rows, *shape), maxshape=(None, *shape))
             handle.create_dataset(IMG_ID, data=np.asarray(img_ids, dtype=np.int64))
             for key, value in attrs.items():
                 handle.attrs[key] = value
     return FeatureFileInfo(path, len(img_ids), file_sha256(path), path.stat().st_size)
 
 
+class UnreadableFileError(OSError):
+    """An HDF5 file the pipeline wrote cannot be read (truncated by a crash or a full disk, or replaced)."""
+
+
+def open_hdf5(path: Path, what: str, remedy: str) -> h5py.File:
+    """Open ``path`` for reading, or raise an error naming the file, what it is and how to rebuild it."""
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise UnreadableFileError(f"{path}: this {what} cannot be read ({exc}); it may be truncated or damaged. {remedy}") from None
+
+
 def read_feature_ids(path: Path) -> np.ndarray:
-    with h5py.File(path, "r") as handle:
+    with open_hdf5(path, "feature file", REBUILD_FEATURES) as handle:
         return handle[IMG_ID][()]
 
 
 def read_feature_attrs(path: Path) -> dict[str, str]:
-    with h5py.File(path, "r") as handle:
+    with open_hdf5(path, "HDF5 file", "Materialize the asset that writes it again.") as handle:
         return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in handle.attrs.items()}
 
 

@@ -20,7 +20,12 @@ SELECTIONS = (EARLY_STOPPING, LAST_EPOCH_TRAIN_LOSS)
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Hyper-parameters of one outcome's training (mirrored by the asset's Dagster config)."""
+    """Hyper-parameters of one outcome's training (mirrored by the asset's Dagster config).
+
+    ``variance_floor_fraction`` and ``z_limit`` (0: off) floor each feature's variance at a share of
+    the median variance and clip z-scores; off by default since fc6 is taken before its ReLU
+    (``benchmarks/standardisation.py`` measured no gain), kept for features that have dead units.
+    """
 
     epochs: int = 30
     batch_size: int = 64
@@ -34,8 +39,8 @@ class TrainSettings:
     memory_budget_mb: float = 1024.0
     selection: str = EARLY_STOPPING
     selection_rows: int = 1000
-    variance_floor_fraction: float = 0.01
-    z_limit: float = 6.0
+    variance_floor_fraction: float = 0.0
+    z_limit: float = 0.0
 
     def __post_init__(self) -> None:
         if self.selection not in SELECTIONS:

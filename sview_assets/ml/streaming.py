@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import h5py
 import numpy as np
 
+from .feature_store import REBUILD_TRAINING_SET, open_hdf5
 from .training_set import FEATURES
 
 
@@ -25,7 +25,7 @@ def feature_moments(path, rows: np.ndarray, chunk_rows: int = 1024, floor_fracti
     ``floor_fraction`` of the median feature variance (and at 1e-6 in any case).
     """
     rows = np.sort(np.asarray(rows))
-    with h5py.File(path, "r") as handle:
+    with open_hdf5(path, "training set", REBUILD_TRAINING_SET) as handle:
         data = handle[FEATURES]
         dim = data.shape[-1]
         total = np.zeros(dim)
@@ -75,7 +75,7 @@ def training_batches(
     slab_of = rows // chunk_rows
     slabs = np.unique(slab_of)
     rng.shuffle(slabs)
-    with h5py.File(path, "r") as handle:
+    with open_hdf5(path, "training set", REBUILD_TRAINING_SET) as handle:
         data = handle[FEATURES]
         carry_x = np.zeros((0, *data.shape[1:]), dtype=np.float32)
         carry_y = np.zeros(0, dtype=np.int32)
@@ -112,7 +112,7 @@ def ordered_batches(path, rows: np.ndarray, *, batch_size: int, chunk_rows: int 
         raise ValueError("ordered_batches needs rows in increasing order")
     buffer: list[np.ndarray] = []
     held = 0
-    with h5py.File(path, "r") as handle:
+    with open_hdf5(path, "training set", REBUILD_TRAINING_SET) as handle:
         data = handle[FEATURES]
         for start, slab_rows in _slabs(rows, chunk_rows):
             buffer.append(data[start : start + chunk_rows][slab_rows - start])

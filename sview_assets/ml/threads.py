@@ -8,9 +8,14 @@ THREADS_ENV = "SVIEW_TF_THREADS"
 
 
 def available_cores() -> int:
-    """Cores this process may run on, or ``$SVIEW_TF_THREADS`` when set."""
-    if os.environ.get(THREADS_ENV):
-        return max(1, int(os.environ[THREADS_ENV]))
+    """Cores this process may run on, or ``$SVIEW_TF_THREADS`` when set (a positive whole number)."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(
+                f"{THREADS_ENV}={value!r} is not a positive whole number of threads; set it to 1 or more, or unset it to use every core of this process."
+            )
+        return int(value)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..files import atomic_path
-from .feature_store import FEATURES, IMG_ID, read_feature_ids, read_provenance
+from .feature_store import FEATURES, IMG_ID, REBUILD_FEATURES, REBUILD_TRAINING_SET, open_hdf5, read_feature_ids, read_provenance
 
 LOCATION_COLUMNS = ("img_id", "pcd", "oa11", "lsoa11", "msoa11")
 DECILES = "deciles"
@@ -94,7 +94,7 @@ def build_training_set(
         for key, value in provenance.items():
             out.attrs[key] = value
         for feature_file in feature_files:
-            with h5py.File(feature_file, "r") as src:
+            with open_hdf5(feature_file, "feature file", REBUILD_FEATURES) as src:
                 ids = src[IMG_ID][()]
                 for start in range(0, len(ids), rows_per_chunk):
                     chunk_ids = ids[start : start + rows_per_chunk]
@@ -139,7 +139,7 @@ class TrainingTable:
 
 def read_training_table(path: Path) -> TrainingTable:
     """Location columns and deciles of a training set, row-aligned with its features."""
-    with h5py.File(path, "r") as handle:
+    with open_hdf5(path, "training set", REBUILD_TRAINING_SET) as handle:
         frame = pd.DataFrame({name: handle[name].asstr()[()] if name != "img_id" else handle[name][()] for name in LOCATION_COLUMNS})
         outcomes = [o.decode() if isinstance(o, bytes) else str(o) for o in handle[DECILES].attrs["outcomes"]]
         deciles = handle[DECILES][()]

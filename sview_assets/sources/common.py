@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 LSOA_CODE = re.compile(r"^[EW]01\d{6}$")
@@ -49,7 +50,14 @@ def read_csv(path: Path, what: str) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise SourceFormatError(path, f"{what} file is empty.", "Expected a header row and one row per area.") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise SourceFormatError(
+            path,
+            f"{what} file is not UTF-8 text: byte {exc.object[exc.start : exc.start + 1]!r} at line {line}.",
+            "Save it as UTF-8 (CSV UTF-8 in Excel) and try again.",
+        ) from None
+    except pd.errors.ParserError as exc:
         raise SourceFormatError(path, f"{what} file is not a readable CSV ({exc}).") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
@@ -70,14 +78,24 @@ def require_columns(frame: pd.DataFrame, path: Path, columns: Iterable[str], wha
         )
 
 
+WHOLE_NUMBER = r"^[+-]?\d+$"
+
+
 def numeric_column(frame: pd.DataFrame, path: Path, column: str, *, integer: bool = False, minimum: float | None = None) -> pd.Series:
-    """Parse ``column`` as numbers (thousands separators and a leading pound sign allowed)."""
+    """Parse ``column`` as finite numbers (thousands separators and a leading pound sign allowed).
+
+    With ``integer`` the text itself must be digits: ``1e3`` or ``12.0`` is refused, not read as a count.
+    """
     raw = frame[column]
-    values = pd.to_numeric(raw.str.strip().str.replace(",", "", regex=False).str.lstrip("£"), errors="coerce")
+    text = raw.str.strip().str.replace(",", "", regex=False).str.lstrip("£")
+    values = pd.to_numeric(text, errors="coerce")
     missing = values.isna()
     reject_rows(path, frame, missing, lambda i, line: f"column {column!r}, {line}: {raw.iloc[i]!r} is not a number ({int(missing.sum())} such row(s)).")
+    reject_rows(path, frame, ~np.isfinite(values), lambda i, line: f"column {column!r}, {line}: {raw.iloc[i]!r} is not a finite number.")
     if integer:
-        reject_rows(path, frame, values != values.round(), lambda i, line: f"column {column!r}, {line}: {raw.iloc[i]!r} is not a whole number.")
+        reject_rows(
+            path, frame, ~text.str.match(WHOLE_NUMBER), lambda i, line: f"column {column!r}, {line}: {raw.iloc[i]!r} is not a whole number written in digits."
+        )
     if minimum is not None:
         reject_rows(path, frame, values < minimum, lambda i, line: f"column {column!r}, {line}: {values.iloc[i]} is below {minimum}.")
     return values.astype("int64" if integer else "float64")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import tarfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -28,7 +28,41 @@ _BATCH_KEY = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 class UnsafeArchiveError(ValueError):
-    """An archive member would land outside the extraction folder, or is not a plain file."""
+    """An archive member would land outside the extraction folder, is not a plain file, or is a bomb."""
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """Bounds on what one archive may unpack to, so a small archive cannot fill the disk."""
+
+    max_total_bytes: int = 8 * 2**30
+    max_ratio: float = 100.0
+    ratio_grace_bytes: int = 2**20
+
+    def check_ratio(self, archive: Path, member: str, unpacked: int, packed: int) -> None:
+        """Refuse a member (or a whole compressed tar) that unpacks to far more than it stores."""
+        if unpacked > self.ratio_grace_bytes and unpacked > self.max_ratio * max(packed, 1):
+            raise UnsafeArchiveError(
+                f"{archive}: {member!r} unpacks to {unpacked:,} bytes from {packed:,} (more than {self.max_ratio:g} times); "
+                "refusing to extract a likely archive bomb. Raise max_compression_ratio in the image_manifest config if it is genuine."
+            )
+
+
+class _Budget:
+    """Bytes an extraction may still write, counted as they are written (headers can lie)."""
+
+    def __init__(self, archive: Path, limits: ExtractionLimits):
+        self.archive, self.limits, self.written = archive, limits, 0
+
+    def copy(self, src, dst, member: str) -> None:
+        while block := src.read(1 << 20):
+            self.written += len(block)
+            if self.written > self.limits.max_total_bytes:
+                raise UnsafeArchiveError(
+                    f"{self.archive}: unpacking {member!r} passes {self.limits.max_total_bytes:,} bytes for the batch; refusing to extract. "
+                    "Split the batch, or raise max_batch_gb in the image_manifest config."
+                )
+            dst.write(block)
 
 
 @dataclass(frozen=True)
@@ -88,9 +122,11 @@ def _safe_member_path(root: Path, name: str, archive: Path) -> Path:
     return target
 
 
-def _extract_zip(archive: Path, root: Path) -> None:
+def _extract_zip(archive: Path, root: Path, limits: ExtractionLimits) -> None:
+    budget = _Budget(archive, limits)
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
+            limits.check_ratio(archive, info.filename, info.file_size, info.compress_size)
             target = _safe_member_path(root, info.filename, archive)
             mode = (info.external_attr >> 16) & 0o170000
             if mode and mode not in (0o100000, 0o040000):
@@ -100,10 +136,12 @@ def _extract_zip(archive: Path, root: Path) -> None:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             with zf.open(info) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+                budget.copy(src, dst, info.filename)
 
 
-def _extract_tar(archive: Path, root: Path) -> None:
+def _extract_tar(archive: Path, root: Path, limits: ExtractionLimits) -> None:
+    budget = _Budget(archive, limits)
+    packed = archive.stat().st_size
     with tarfile.open(archive) as tf:
         for member in tf:
             target = _safe_member_path(root, member.name, archive)
@@ -115,35 +153,66 @@ def _extract_tar(archive: Path, root: Path) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             src = tf.extractfile(member)
             with src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+                budget.copy(src, dst, member.name)
+            limits.check_ratio(archive, "the archive", budget.written, packed)
 
 
-def stage_batch(batch: BatchSource, staging_root: Path) -> Path:
-    """Folder holding the batch's images: the batch folder itself, or a fresh safe extraction of its archive."""
+def stage_batch(batch: BatchSource, staging_root: Path, limits: ExtractionLimits = ExtractionLimits()) -> Path:
+    """Folder holding the batch's images: the batch folder itself, or a fresh safe extraction of its archive.
+
+    Extraction stops with a clear error when it would pass ``limits`` (total size, compression ratio);
+    what it wrote so far is removed.
+    """
     if not batch.is_archive:
         return batch.path
     target = staging_root / batch.key
     with atomic_directory(target) as tmp:
         try:
             if batch.path.name.lower().endswith(".zip"):
-                _extract_zip(batch.path, tmp)
+                _extract_zip(batch.path, tmp, limits)
             else:
-                _extract_tar(batch.path, tmp)
+                _extract_tar(batch.path, tmp, limits)
         except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
             raise ValueError(f"{batch.path}: not a readable archive ({exc}). Re-create or remove it.") from None
     return target
 
 
+MAX_IMAGE_PIXELS = 40_000_000
+"""Largest image accepted (40 MP: street photos are well under 1 MP); decoding it needs 160 MB as float32 RGB."""
+MAX_ASPECT_RATIO = 8.0
+"""Most elongated image accepted. Scaling the short side to 224 makes the long side 224 x ratio, so this
+bounds the resized image at 224 x 1,792 pixels (5 MB), whatever the file claims."""
+
+
 def _image_problem(path: Path) -> str | None:
-    """None if the file is a decodable image, else what is wrong with it."""
+    """None if the file is an image of sensible size, else what is wrong with it.
+
+    Reads the header and checks the stored data's integrity without decoding
+    pixels, so a decompression bomb costs nothing here; the extractor decodes
+    each image once.
+    """
+    if path.stat().st_size == 0:
+        return f"{path.name}: empty file (0 bytes)"
     try:
-        with Image.open(path) as image:
-            image.verify()
-        with Image.open(path) as image:
-            image.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    return f"{path.name}: {width}x{height} pixels is more than the {MAX_IMAGE_PIXELS:,} accepted; resize it"
+                if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+                    return f"{path.name}: {width}x{height} is more elongated than {MAX_ASPECT_RATIO:g}:1; not a street photo"
+                image.verify()
+    except Image.DecompressionBombError as exc:
+        return f"{path.name}: refused as a decompression bomb ({exc})"
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         return f"{path.name}: unreadable image ({exc.__class__.__name__}: {exc})"
     return None
+
+
+def _batch_problem(batch: str, problem: str) -> dict:
+    """A manifest row (img_id -1) for a problem of the batch as a whole, so it is reported, never dropped."""
+    return {"batch": batch, "img_id": -1, "headings": "", **{f"path_{h}": "" for h in HEADINGS}, "usable": False, "problems": problem}
 
 
 def batch_manifest(folder: Path, batch: str) -> pd.DataFrame:
@@ -177,15 +246,8 @@ def batch_manifest(folder: Path, batch: str) -> pd.DataFrame:
             }
         )
     if stray:
-        rows.append(
-            {
-                "batch": batch,
-                "img_id": -1,
-                "headings": "",
-                **{f"path_{h}": "" for h in HEADINGS},
-                "usable": False,
-                "problems": f"{len(stray)} file(s) not named <img_id>_<a|b|c|d>.<png|jpg>: {', '.join(stray[:5])}",
-            }
-        )
+        rows.append(_batch_problem(batch, f"{len(stray)} file(s) not named <img_id>_<a|b|c|d>.<png|jpg>: {', '.join(stray[:5])}"))
+    if not rows:
+        rows.append(_batch_problem(batch, f"the batch holds no files ({folder})"))
     columns = ["batch", "img_id", "headings", *[f"path_{h}" for h in HEADINGS], "usable", "problems"]
     return pd.DataFrame(rows, columns=columns).astype({"img_id": "int64", "usable": "bool"})

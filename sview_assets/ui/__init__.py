@@ -1,0 +1,1 @@
+"""The Dagster UI for sview, served behind a guard that admits only this machine (see :mod:`.guard`)."""
