@@ -50,6 +50,7 @@ ui: install instance
 bench: install
 	$(BIN)/python benchmarks/feature_extraction.py
 	$(BIN)/python benchmarks/training.py
+	$(BIN)/python benchmarks/import_time.py
 
 clean-demo:
 	rm -rf data/demo
