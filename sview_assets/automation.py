@@ -57,7 +57,7 @@ def whole_pipeline():
 def image_batch_sensor(context: dg.SensorEvaluationContext, settings: SviewSettings, vgg16: Vgg16Resource) -> dg.SensorResult:
     """Registers new image batches under raw/images/ and requests features for new or stale ones
     (other image files, VGG16 weights or preprocessing than their feature file records)."""
-    plan = plan_image_batches(context.instance, settings, image_batch_partitions.name, vgg16.weights().sha256)
+    plan = plan_image_batches(context.instance, settings, image_batch_partitions.name, vgg16.recipe())
     for key, reasons in sorted(plan.reasons.items()):
         context.log.info(f"batch {key}: {'; '.join(reasons)}")
     requests = [dg.RunRequest(partition_key=key, run_key=f"{key}:{provenance.digest()}") for key, provenance in plan.to_extract.items()]

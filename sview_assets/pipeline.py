@@ -74,8 +74,7 @@ def run_whole_pipeline(
     if not execute(LABELS_JOB, "labels"):
         return report
     city_outcomes = instance.get_dynamic_partitions(outcome_partitions.name)
-    weights_sha256 = defs.resources["vgg16"].weights().sha256
-    plan = plan_image_batches(instance, settings, image_batch_partitions.name, weights_sha256)
+    plan = plan_image_batches(instance, settings, image_batch_partitions.name, defs.resources["vgg16"].recipe())
     if plan.to_register:
         instance.add_dynamic_partitions(image_batch_partitions.name, plan.to_register)
     log(f"stage 2/5: features for {len(plan.to_extract)} image batch(es) ({len(plan.to_register)} newly registered)")

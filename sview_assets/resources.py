@@ -13,12 +13,14 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 from dagster_duckdb_pandas import DuckDBPandasIOManager
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from .ml.vgg16 import WeightsInfo, file_stamp, weights_info
+from .ml.feature_store import ExtractorRecipe
+from .ml.vgg16 import FLOAT32, PRECISIONS, WeightsInfo, file_stamp, weights_info
 from .settings import SviewSettings, ensure_writable_folder
 
 WEIGHTS_ENV = "SVIEW_VGG16_WEIGHTS"
+PRECISION_ENV = "SVIEW_VGG16_PRECISION"
 WAREHOUSE_SCHEMA = "main"
 
 
@@ -34,14 +36,29 @@ class Vgg16Resource(dg.ConfigurableResource):
     )
     random_seed: int = Field(default=0, description="Seed of the random weights used when no weights file is given.")
     locations_per_batch: int = Field(default=8, description="Locations (x4 images) per model call.")
+    precision: str = Field(
+        default=FLOAT32,
+        description=f"Arithmetic of VGG16: 'float32', or 'bfloat16' (faster on CPUs with AVX512_BF16 and on GPUs; features stored as float32). Default: ${PRECISION_ENV} or float32.",
+    )
+
+    @field_validator("precision")
+    @classmethod
+    def _known_precision(cls, value: str) -> str:
+        if value not in PRECISIONS:
+            raise ValueError(f"precision {value!r} is not one of {', '.join(PRECISIONS)} (check {PRECISION_ENV})")
+        return value
 
     @classmethod
     def from_env(cls) -> Vgg16Resource:
-        return cls(weights_file=os.environ.get(WEIGHTS_ENV, ""))
+        return cls(weights_file=os.environ.get(WEIGHTS_ENV, ""), precision=os.environ.get(PRECISION_ENV) or FLOAT32)
 
     def build(self):
         """The Keras extractor and a :class:`~sview_assets.ml.vgg16.WeightsInfo` (reused within a process)."""
-        return _cached_extractor(self.weights_file or None, self.random_seed, file_stamp(self.weights_file))
+        return _cached_extractor(self.weights_file or None, self.random_seed, file_stamp(self.weights_file), self.precision)
+
+    def recipe(self) -> ExtractorRecipe:
+        """Weights checksum, preprocessing and precision the features would be made with now (no TensorFlow needed)."""
+        return ExtractorRecipe(self.weights().sha256, self.precision)
 
     def weights(self) -> WeightsInfo:
         """Source and checksum of the weights the extractor would use (no TensorFlow needed)."""
@@ -49,14 +66,14 @@ class Vgg16Resource(dg.ConfigurableResource):
 
 
 @functools.lru_cache(maxsize=1)
-def _cached_extractor(weights_file: str | None, seed: int, file_stamp: tuple[int, int] | None):
+def _cached_extractor(weights_file: str | None, seed: int, file_stamp: tuple[int, int] | None, precision: str):
     """Building VGG16 costs seconds; runs in one process (``make demo``) share the last one built.
 
     ``file_stamp`` (size, mtime) is part of the key so a replaced weights file is read again.
     """
     from .ml.vgg16 import build_fc6_extractor
 
-    return build_fc6_extractor(weights_file, seed)
+    return build_fc6_extractor(weights_file, seed, precision)
 
 
 class CityWarehouseIOManager(DuckDBPandasIOManager):

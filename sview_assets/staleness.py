@@ -5,8 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from .ml.feature_store import FeatureProvenance, stale_reasons
-from .ml.vgg16 import PREPROCESSING_VERSION
+from .ml.feature_store import ExtractorRecipe, FeatureProvenance, stale_reasons
 from .settings import SviewSettings
 from .sources.images import BatchSource, find_batches
 
@@ -30,16 +29,11 @@ class FeatureInventory:
         return {**{key: ["no feature file yet"] for key in self.missing}, **self.stale}
 
 
-def current_provenance(batch: BatchSource, weights_sha256: str) -> FeatureProvenance:
-    """The provenance features of ``batch`` would have if extracted now."""
-    return FeatureProvenance(batch.fingerprint(), weights_sha256, PREPROCESSING_VERSION)
-
-
-def inventory_features(settings: SviewSettings, batches: list[BatchSource], weights_sha256: str) -> FeatureInventory:
+def inventory_features(settings: SviewSettings, batches: list[BatchSource], recipe: ExtractorRecipe) -> FeatureInventory:
     """Which of ``batches`` have valid features, and why the others do not (missing file, changed inputs)."""
     inventory = FeatureInventory()
     for batch in batches:
-        current = current_provenance(batch, weights_sha256)
+        current = FeatureProvenance.of(batch.fingerprint(), recipe)
         inventory.current[batch.key] = current
         path = settings.paths.feature_file(batch.key)
         if not path.is_file():
@@ -67,12 +61,12 @@ def latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, parti
     return records[0] if records else None
 
 
-def plan_image_batches(instance: dg.DagsterInstance, settings: SviewSettings, partitions_name: str, weights_sha256: str) -> BatchPlan:
-    """New batches to register; batches whose features are missing or stale (other files, weights or
-    preprocessing than now); registered batches no longer under ``raw/images/``."""
+def plan_image_batches(instance: dg.DagsterInstance, settings: SviewSettings, partitions_name: str, recipe: ExtractorRecipe) -> BatchPlan:
+    """New batches to register; batches whose features are missing or stale (other files, weights,
+    preprocessing or precision than now); registered batches no longer under ``raw/images/``."""
     registered = set(instance.get_dynamic_partitions(partitions_name))
     batches = find_batches(settings.paths.raw_images)
-    inventory = inventory_features(settings, batches, weights_sha256)
+    inventory = inventory_features(settings, batches, recipe)
     on_disk = {b.key for b in batches}
     reasons = inventory.to_extract()
     return BatchPlan(

@@ -19,7 +19,7 @@ BATCHES = ["batch_000", "batch_001"]
 
 
 def plan(settings, instance, vgg16):
-    return plan_image_batches(instance, settings, image_batch_partitions.name, vgg16.weights().sha256)
+    return plan_image_batches(instance, settings, image_batch_partitions.name, vgg16.recipe())
 
 
 def step_error(result) -> str:
@@ -112,3 +112,12 @@ def test_truncated_feature_and_training_files_are_named_with_the_remedy(city_cop
     training.write_bytes(training.read_bytes()[:5000])
     with pytest.raises(UnreadableFileError, match=r"training_set.h5: this training set cannot be read .* Materialize training_set again"):
         train_outcome(training, "income", TrainSettings(epochs=1, folds=2), tmp_path, log=lambda _: None)
+
+
+def test_a_change_of_precision_makes_every_batch_stale(city_copy, random_vgg16):
+    settings, instance = city_copy
+    assert read_feature_attrs(settings.paths.feature_file("batch_000"))["precision"] == "float32"
+    bf16 = Vgg16Resource(weights_file="", random_seed=0, precision="bfloat16")
+    result = plan(settings, instance, bf16)
+    assert sorted(result.to_extract) == BATCHES
+    assert result.reasons["batch_000"] == ["precision changed (float32 -> bfloat16)"]

@@ -76,7 +76,7 @@ def vgg16_features(
         progress=progress,
     )
     seconds = time.perf_counter() - start
-    provenance = FeatureProvenance(fingerprint, weights.sha256, PREPROCESSING_VERSION)
+    provenance = FeatureProvenance.of(fingerprint, vgg16.recipe())
     info = write_feature_file(
         settings.paths.feature_file(batch),
         result.img_ids,
@@ -94,6 +94,7 @@ def vgg16_features(
             "weights": weights.source,
             "weights_sha256": weights.sha256,
             "preprocessing": PREPROCESSING_VERSION,
+            "precision": vgg16.precision,
             "skipped_locations": len(skipped_ids),
             "images_per_second": round(4 * info.rows / max(seconds, 1e-9), 2),
             "tensorflow_threads": cores,
@@ -160,7 +161,7 @@ def training_set(
     removed = sorted(registered - {b.key for b in on_disk})
     if removed:
         context.log.warning(f"{len(removed)} registered batch(es) are no longer under {settings.paths.raw_images} and are left out: {removed[:10]}")
-    inventory = inventory_features(settings, on_disk, vgg16.weights().sha256)
+    inventory = inventory_features(settings, on_disk, vgg16.recipe())
     missing = inventory.missing
     if inventory.stale:
         listing = "; ".join(f"{b}: {', '.join(r)}" for b, r in sorted(inventory.stale.items()))

@@ -15,11 +15,21 @@ import h5py
 import numpy as np
 
 from ..files import atomic_path
+from .vgg16 import PREPROCESSING_VERSION
 
 FEATURES = "features"
 IMG_ID = "img_id"
 REBUILD_FEATURES = "Delete it and extract the batch again (the image sensor or the CLI does; or materialize image_features_job)."
 REBUILD_TRAINING_SET = "Materialize training_set again."
+
+
+@dataclass(frozen=True)
+class ExtractorRecipe:
+    """How features are made now, apart from the images: weights, preprocessing and arithmetic precision."""
+
+    weights_sha256: str
+    precision: str
+    preprocessing: str = PREPROCESSING_VERSION
 
 
 @dataclass(frozen=True)
@@ -29,9 +39,19 @@ class FeatureProvenance:
     source_fingerprint: str
     weights_sha256: str
     preprocessing: str
+    precision: str
+
+    @classmethod
+    def of(cls, source_fingerprint: str, recipe: ExtractorRecipe) -> FeatureProvenance:
+        return cls(source_fingerprint, recipe.weights_sha256, recipe.preprocessing, recipe.precision)
 
     def as_attrs(self) -> dict[str, str]:
-        return {"source_fingerprint": self.source_fingerprint, "weights_sha256": self.weights_sha256, "preprocessing": self.preprocessing}
+        return {
+            "source_fingerprint": self.source_fingerprint,
+            "weights_sha256": self.weights_sha256,
+            "preprocessing": self.preprocessing,
+            "precision": self.precision,
+        }
 
     def digest(self) -> str:
         """A short stable id of this provenance (run keys, logs)."""
@@ -46,6 +66,8 @@ class FeatureProvenance:
             reasons.append(f"VGG16 weights changed (sha256 {self.weights_sha256[:12]} -> {current.weights_sha256[:12]})")
         if self.preprocessing != current.preprocessing:
             reasons.append(f"preprocessing changed ({self.preprocessing!r} -> {current.preprocessing!r})")
+        if self.precision != current.precision:
+            reasons.append(f"precision changed ({self.precision or 'unrecorded'} -> {current.precision})")
         return reasons
 
 
@@ -105,7 +127,7 @@ def read_feature_attrs(path: Path) -> dict[str, str]:
 def read_provenance(path: Path) -> FeatureProvenance:
     """The provenance recorded in a feature file (empty strings for what an older file lacks)."""
     attrs = read_feature_attrs(path)
-    return FeatureProvenance(**{key: str(attrs.get(key, "")) for key in ("source_fingerprint", "weights_sha256", "preprocessing")})
+    return FeatureProvenance(**{key: str(attrs.get(key, "")) for key in ("source_fingerprint", "weights_sha256", "preprocessing", "precision")})
 
 
 def stale_reasons(path: Path, current: FeatureProvenance) -> list[str]:

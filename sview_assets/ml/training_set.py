@@ -36,15 +36,17 @@ class TrainingSetSummary:
 
 def common_provenance(feature_files: list[Path]) -> dict[str, str]:
     """The weights checksum and preprocessing shared by every file; an error naming the batches if they differ."""
-    groups: dict[tuple[str, str], list[str]] = {}
+    groups: dict[tuple[str, str, str], list[str]] = {}
     for path in feature_files:
         provenance = read_provenance(path)
-        groups.setdefault((provenance.weights_sha256, provenance.preprocessing), []).append(path.stem)
+        groups.setdefault((provenance.weights_sha256, provenance.preprocessing, provenance.precision), []).append(path.stem)
     if len(groups) > 1:
-        listing = "; ".join(f"weights {w[:12] or '?'} / preprocessing {p or '?'}: {', '.join(b)}" for (w, p), b in groups.items())
-        raise ValueError(f"Feature files were made with different weights or preprocessing and cannot be combined ({listing}). Extract the odd batches again.")
-    (weights, preprocessing), _ = next(iter(groups.items()))
-    return {"weights_sha256": weights, "preprocessing": preprocessing}
+        listing = "; ".join(f"weights {w[:12] or '?'} / preprocessing {p or '?'} / precision {q or '?'}: {', '.join(b)}" for (w, p, q), b in groups.items())
+        raise ValueError(
+            f"Feature files were made with different weights, preprocessing or precision and cannot be combined ({listing}). Extract the odd batches again."
+        )
+    (weights, preprocessing, precision), _ = next(iter(groups.items()))
+    return {"weights_sha256": weights, "preprocessing": preprocessing, "precision": precision}
 
 
 def check_unique_img_ids(feature_files: list[Path]) -> None:

@@ -35,6 +35,9 @@ CONV_BLOCKS = ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
 KERAS_LAYERS = tuple(f"block{b}_conv{i}" for b, n in CONV_BLOCKS for i in range(1, n + 1)) + (FC6_LAYER,)
 NPY_LAYERS = tuple(f"conv{b}_{i}" for b, n in CONV_BLOCKS for i in range(1, n + 1)) + ("fc6",)
 FC6_MODEL_LAYER = "fc6_before_relu"
+FLOAT32 = "float32"
+BFLOAT16 = "bfloat16"
+PRECISIONS = (FLOAT32, BFLOAT16)
 PREPROCESSING_VERSION = "shorter-side-224-bilinear-antialias/centre-crop-224/caffe-bgr-mean/fc6-pre-relu-v2"
 """Names every step from image file to feature vector; a feature file made by another version is stale."""
 MODEL_DESCRIPTION = "keras.applications.VGG16 conv blocks + fc1 kernel and bias without its ReLU (the paper's fc6 bias-add, 4096-D)"
@@ -209,18 +212,29 @@ def weights_info(weights_file: str | None, seed: int = 0) -> WeightsInfo:
     return _cached_weights_info(weights_file or None, seed, file_stamp(weights_file))
 
 
-def build_fc6_extractor(weights_file: str | None = None, seed: int = 0):
-    """A Keras model mapping preprocessed 224x224 BGR images to fc6 before ReLU, and its weights info."""
+def build_fc6_extractor(weights_file: str | None = None, seed: int = 0, precision: str = FLOAT32):
+    """A Keras model mapping preprocessed 224x224 BGR images to fc6 before ReLU, and its weights info.
+
+    With ``precision="bfloat16"`` the layers compute in bfloat16 (Keras' ``mixed_bfloat16`` policy:
+    weights stay float32); callers store the features as float32 either way.
+    """
     import keras
 
+    if precision not in PRECISIONS:
+        raise ValueError(f"VGG16 precision {precision!r} is not one of {', '.join(PRECISIONS)}.")
     arrays, info = load_weight_arrays(weights_file, seed)
-    convolutions = keras.applications.VGG16(weights=None, include_top=False, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if precision == BFLOAT16 else FLOAT32)
+    try:
+        convolutions = keras.applications.VGG16(weights=None, include_top=False, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
+        fc6 = keras.layers.Dense(FEATURE_DIM, activation=None, name=FC6_MODEL_LAYER)
+        features = fc6(keras.layers.Flatten(name="flatten")(convolutions.output))
+        model = keras.Model(convolutions.inputs, features, name="vgg16_fc6")
+    finally:
+        keras.config.set_dtype_policy(previous)
     position = 0
     for name in KERAS_LAYERS[:-1]:
         convolutions.get_layer(name).set_weights(arrays[position : position + 2])
         position += 2
-    fc6 = keras.layers.Dense(FEATURE_DIM, activation=None, name=FC6_MODEL_LAYER)
-    features = fc6(keras.layers.Flatten(name="flatten")(convolutions.output))
     fc6.set_weights(arrays[position : position + 2])
-    model = keras.Model(convolutions.inputs, features, name="vgg16_fc6")
     return model, info
