@@ -54,7 +54,7 @@ def test_new_weights_make_every_batch_stale_until_re_extracted(city_copy, random
     files = [settings.paths.feature_file(b) for b in BATCHES]
     locations = query(settings, "SELECT * FROM postcode_locations")
     labels = query(settings, "SELECT * FROM lsoa_labels")
-    with pytest.raises(ValueError, match="different weights or preprocessing.*batch_000.*batch_001"):
+    with pytest.raises(ValueError, match="different weights, preprocessing or precision.*batch_000.*batch_001"):
         build_training_set(settings.paths.root / "mixed.h5", files, locations, labels)
     assert not (settings.paths.root / "mixed.h5").exists()
 
