@@ -38,7 +38,7 @@ class Vgg16Resource(dg.ConfigurableResource):
     locations_per_batch: int = Field(default=8, description="Locations (x4 images) per model call.")
     precision: str = Field(
         default=FLOAT32,
-        description=f"Arithmetic of VGG16: 'float32', or 'bfloat16' (faster on CPUs with AVX512_BF16 and on GPUs; features stored as float32). Default: ${PRECISION_ENV} or float32.",
+        description=f"Arithmetic of VGG16: 'float32', or 'bfloat16' (features still stored as float32; measure its speed on your hardware first, see the README). Default: ${PRECISION_ENV} or float32.",
     )
 
     @field_validator("precision")

@@ -17,7 +17,7 @@ METRICS_KEY = dg.AssetKey("model_metrics")
 
 @dataclass
 class FeatureInventory:
-    """The state of every batch's features against the batch's files, weights and preprocessing now."""
+    """The state of every batch's features against the batch's files, weights, preprocessing and precision now."""
 
     fresh: dict[str, Path] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)

@@ -5,7 +5,7 @@ import time
 import dagster as dg
 import pandas as pd
 
-from ..ml.feature_store import FeatureProvenance, write_feature_file
+from ..ml.feature_store import ExtractorRecipe, FeatureProvenance, write_feature_file
 from ..ml.training_set import build_training_set
 from ..ml.vgg16 import MODEL_DESCRIPTION, PREPROCESSING_VERSION
 from ..partitions import image_batch_partitions
@@ -76,7 +76,7 @@ def vgg16_features(
         progress=progress,
     )
     seconds = time.perf_counter() - start
-    provenance = FeatureProvenance.of(fingerprint, vgg16.recipe())
+    provenance = FeatureProvenance.of(fingerprint, ExtractorRecipe(weights.sha256, vgg16.precision))
     info = write_feature_file(
         settings.paths.feature_file(batch),
         result.img_ids,
@@ -153,7 +153,7 @@ def training_set(
     `data/<city>/training_set.h5`: `features [N, 4, 4096]` (chunked by rows), `img_id`, `pcd`, `oa11`,
     `lsoa11`, `msoa11` and `deciles [N, K]` (0 = no label). Built by streaming the feature file of every
     registered batch that is still under `raw/images/`, so memory does not grow with N. Refuses stale
-    features (made from other image files, weights or preprocessing than now) and an img_id found in
+    features (made from other image files, weights, preprocessing or precision than now) and an img_id found in
     two batches, naming the batches. Batches not extracted yet are left out and listed.
     """
     registered = set(context.instance.get_dynamic_partitions(image_batch_partitions.name))
@@ -189,6 +189,7 @@ def training_set(
             "batches_removed_from_raw": dg.MetadataValue.json(removed),
             "weights_sha256": summary.provenance.get("weights_sha256", ""),
             "preprocessing": summary.provenance.get("preprocessing", ""),
+            "precision": summary.provenance.get("precision", ""),
             "locations_dropped": dg.MetadataValue.json(summary.dropped),
             "size_mb": round(summary.size_bytes / 2**20, 1),
         }

@@ -39,7 +39,8 @@ def postcode_locations(context: dg.AssetExecutionContext, config: PostcodeConfig
     """
     paths = settings.paths
     paths.root.mkdir(parents=True, exist_ok=True)
-    result = read_postcode_locations(paths.raw_file(config.postcode_file))
+    source_file = paths.raw_file(config.postcode_file)
+    result = read_postcode_locations(source_file)
     frame = result.locations
     context.add_output_metadata(
         {
@@ -47,7 +48,7 @@ def postcode_locations(context: dg.AssetExecutionContext, config: PostcodeConfig
             "lsoas": int(frame["lsoa11"].nunique()),
             "msoas": int(frame["msoa11"].nunique()),
             "rows_without_image": result.rows_without_image,
-            "source_file": dg.MetadataValue.path(str(paths.raw_file(config.postcode_file))),
+            "source_file": dg.MetadataValue.path(str(source_file)),
             "preview": preview(frame),
         }
     )

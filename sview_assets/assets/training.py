@@ -117,6 +117,7 @@ def ordinal_model(context: dg.AssetExecutionContext, config: TrainConfig, settin
             "hyperparameters": dg.MetadataValue.json(asdict(cfg)),
             "features_weights_sha256": str(provenance.get("weights_sha256", "")),
             "features_preprocessing": str(provenance.get("preprocessing", "")),
+            "features_precision": str(provenance.get("precision", "")),
             "tensorflow_threads": cores,
             "training_curves": figure_markdown(_curves(runs, outcome)),
         }

@@ -99,6 +99,17 @@ def validation_stream(path: Path, rows: np.ndarray, deciles: np.ndarray, chunk_r
             offset += len(x)
 
 
+def _validation_data(path: Path, val_rows: np.ndarray, val_deciles: np.ndarray, chunk_rows: int, in_memory: bool, dim: int):
+    """(validation data, validation steps) for Keras: none, arrays in RAM, or a stream read from disk."""
+    if len(val_rows) == 0:
+        return None, None
+    if in_memory:
+        order = np.argsort(val_rows)
+        return (read_rows(path, val_rows[order], chunk_rows), val_deciles[order].astype(np.int32)), None
+    stream = _dataset(lambda: validation_stream(path, val_rows, val_deciles, chunk_rows), True, dim)
+    return stream, int(np.ceil(len(val_rows) / VALIDATION_BATCH))
+
+
 def _callbacks(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: TrainSettings, rng: np.random.Generator, steps: int) -> list:
     """Early stopping on the held-out LSOAs, or the original code's last-epoch selection on training rows."""
     import keras
@@ -127,18 +138,8 @@ def fit_model(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows: np.nd
     model = shared_network(dim, cfg.noise_std, cfg.learning_rate, cfg.z_limit).reset(mean, variance, seed)
     rng = np.random.default_rng(seed)
     in_memory = fits_in_memory(len(rows) + len(val_rows), cfg.memory_budget_mb, dim)
-    validation_steps = None
-    if len(val_rows) == 0:
-        validation = None
-        train = in_memory_dataset(path, rows, deciles, cfg, rng, cfg.epochs) if in_memory else streamed_dataset(path, rows, deciles, cfg, rng, dim)
-    elif in_memory:
-        train = in_memory_dataset(path, rows, deciles, cfg, rng, cfg.epochs)
-        val_order = np.argsort(val_rows)
-        validation = (read_rows(path, val_rows[val_order], cfg.chunk_rows), val_deciles[val_order].astype(np.int32))
-    else:
-        train = streamed_dataset(path, rows, deciles, cfg, rng, dim)
-        validation = _dataset(lambda: validation_stream(path, val_rows, val_deciles, cfg.chunk_rows), True, dim)
-        validation_steps = int(np.ceil(len(val_rows) / VALIDATION_BATCH))
+    train = in_memory_dataset(path, rows, deciles, cfg, rng, cfg.epochs) if in_memory else streamed_dataset(path, rows, deciles, cfg, rng, dim)
+    validation, validation_steps = _validation_data(path, val_rows, val_deciles, cfg.chunk_rows, in_memory, dim)
     steps = max(1, int(np.ceil(len(rows) / cfg.batch_size)))
     callbacks = _callbacks(path, rows, deciles, cfg, rng, steps)
     start = time.perf_counter()

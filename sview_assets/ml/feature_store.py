@@ -1,8 +1,9 @@
 """Per-batch feature files: ``features [n, 4, 4096]`` float32 and ``img_id [n]``, written atomically.
 
 Each file carries its provenance as attributes: the fingerprint of the batch's
-image files, the checksum of the VGG16 weights and the preprocessing version.
-A file is valid only while all three match what the pipeline would use now.
+image files, the checksum of the VGG16 weights, the preprocessing version and
+the arithmetic precision. A file is valid only while all four match what the
+pipeline would use now.
 """
 
 from __future__ import annotations

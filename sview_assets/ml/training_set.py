@@ -35,7 +35,7 @@ class TrainingSetSummary:
 
 
 def common_provenance(feature_files: list[Path]) -> dict[str, str]:
-    """The weights checksum and preprocessing shared by every file; an error naming the batches if they differ."""
+    """The weights checksum, preprocessing and precision shared by every file; an error naming the batches if they differ."""
     groups: dict[tuple[str, str, str], list[str]] = {}
     for path in feature_files:
         provenance = read_provenance(path)
