@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 DEMO_RAW := $(CURDIR)/data/demo/raw
 UI_PORT ?= 3000
 
-.PHONY: install demo demo-city test test-fast lint ui bench clean-demo instance
+.PHONY: install demo demo-city test test-fast lint ui sql bench clean-demo instance
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# A DuckDB shell on the city's warehouse (SVIEW_CITY, default demo); it holds no lock, so it can stay open while the pipeline runs.
+sql: install
+	$(BIN)/python -m sview_assets.sql
+
 ui: install instance
 	$(BIN)/python -m sview_assets.ui --port $(UI_PORT)
 
@@ -51,6 +55,7 @@ bench: install
 	$(BIN)/python benchmarks/feature_extraction.py
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/import_time.py
+	$(BIN)/python benchmarks/warehouse.py
 
 clean-demo:
 	rm -rf data/demo

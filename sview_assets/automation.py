@@ -16,7 +16,7 @@ from .settings import SviewSettings
 from .staleness import plan_image_batches, stale_outcomes, training_set_is_stale
 
 labels_job = dg.define_asset_job(
-    LABELS_JOB, selection=[postcode_locations, lsoa_labels], description="Read the label sources and postcode directory into DuckDB."
+    LABELS_JOB, selection=[postcode_locations, lsoa_labels], description="Read the label sources and postcode directory into the warehouse."
 )
 image_features_job = dg.define_asset_job(
     FEATURES_JOB, selection=[image_manifest, vgg16_features], description="Manifest and VGG16 features of one image batch."

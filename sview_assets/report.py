@@ -18,10 +18,10 @@ HEADER = (
 
 
 def read_metrics(settings: SviewSettings) -> pd.DataFrame:
-    """The city's model_metrics table."""
-    import duckdb
+    """The city's model_metrics table (each outcome's newest model version)."""
+    from .sql import connect
 
-    with duckdb.connect(str(settings.paths.warehouse), read_only=True) as connection:
+    with connect(settings) as connection:
         return connection.execute("SELECT * FROM model_metrics").fetchdf()
 
 

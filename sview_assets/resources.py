@@ -1,4 +1,4 @@
-"""Resources: storage settings, the VGG16 extractor, and the DuckDB warehouse.
+"""Resources: storage settings, the VGG16 extractor, and the warehouse (Delta tables, DuckDB for SQL).
 
 Tests build the same resources rooted in a temporary folder; nothing here
 reads the current directory.
@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
+from contextlib import contextmanager
 
 import dagster as dg
+from dagster_deltalake import LocalConfig
 from dagster_duckdb import DuckDBResource
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 from pydantic import Field, field_validator
 
 from .ml.feature_store import ExtractorRecipe
 from .ml.vgg16 import FLOAT32, PRECISIONS, WeightsInfo, file_stamp, weights_info
-from .settings import SviewSettings, ensure_writable_folder
+from .settings import SviewSettings
+from .warehouse.delta_io import WarehouseIOManager
+from .warehouse.tables import SCHEMA
 
 WEIGHTS_ENV = "SVIEW_VGG16_WEIGHTS"
 PRECISION_ENV = "SVIEW_VGG16_PRECISION"
-WAREHOUSE_SCHEMA = "main"
+VERSIONS_KEPT_ENV = "SVIEW_VERSIONS_KEPT"
 
 
 class Vgg16Resource(dg.ConfigurableResource):
@@ -76,18 +78,26 @@ def _cached_extractor(weights_file: str | None, seed: int, file_stamp: tuple[int
     return build_fc6_extractor(weights_file, seed, precision)
 
 
-class CityWarehouseIOManager(DuckDBPandasIOManager):
-    """The stock DuckDB pandas I/O manager, failing at once (not after its lock retries) where the city folder cannot be written."""
+class WarehouseSQL(DuckDBResource):
+    """An in-memory DuckDB connection with the city's warehouse tables and views defined (see :mod:`sview_assets.sql`)."""
 
-    def create_io_manager(self, context):
-        ensure_writable_folder(Path(self.database).parent)
-        return super().create_io_manager(context)
+    database: str = ":memory:"
+    warehouse: str = Field(description="The city's warehouse folder (Delta tables).")
+
+    @contextmanager
+    def get_connection(self):
+        from .warehouse.duckdb_views import attach_warehouse
+
+        with super().get_connection() as connection:
+            attach_warehouse(connection, self.warehouse)
+            yield connection
 
 
 def warehouse_resources(settings: SviewSettings) -> dict[str, object]:
-    """The DuckDB I/O manager (tables) and resource (SQL) of a city's warehouse."""
-    database = str(settings.paths.warehouse)
+    """The Delta Lake I/O manager (tables) and the DuckDB resource (SQL) of a city's warehouse."""
+    warehouse = str(settings.warehouse)
+    versions_kept = int(os.environ.get(VERSIONS_KEPT_ENV) or 3)
     return {
-        "io_manager": CityWarehouseIOManager(database=database, schema=WAREHOUSE_SCHEMA),
-        "duckdb": DuckDBResource(database=database),
+        "io_manager": WarehouseIOManager(root_uri=warehouse, storage_options=LocalConfig(), schema=SCHEMA, versions_kept=versions_kept),
+        "duckdb": WarehouseSQL(warehouse=warehouse),
     }

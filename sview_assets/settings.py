@@ -18,6 +18,7 @@ from pydantic import Field
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_ROOT_ENV = "SVIEW_DATA_ROOT"
 CITY_ENV = "SVIEW_CITY"
+WAREHOUSE_ROOT_ENV = "SVIEW_WAREHOUSE_ROOT"
 DEFAULT_CITY = "demo"
 _CITY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -111,7 +112,8 @@ class CityPaths:
 
     @property
     def warehouse(self) -> Path:
-        return self.root / "warehouse.duckdb"
+        """The city's Delta tables (one folder each, data files plus transaction log) and its SQL views."""
+        return self.root / "warehouse"
 
 
 class SviewSettings(dg.ConfigurableResource):
@@ -119,12 +121,26 @@ class SviewSettings(dg.ConfigurableResource):
 
     data_root: str = Field(description=f"Folder holding one sub-folder per city. Default: ${DATA_ROOT_ENV} or the project's data/.")
     city: str = Field(description=f"City folder under the data root. Default: ${CITY_ENV} or 'demo'.")
+    warehouse_root: str = Field(
+        default="",
+        description=(
+            f"Folder holding one warehouse folder per city, e.g. on storage shared by several hosts. "
+            f"Empty: each city's warehouse/ folder under the data root. Default: ${WAREHOUSE_ROOT_ENV}."
+        ),
+    )
 
     @classmethod
     def from_env(cls) -> SviewSettings:
         """Settings from the environment, with the documented defaults."""
-        return cls(data_root=str(default_data_root()), city=validate_city(default_city()))
+        return cls(data_root=str(default_data_root()), city=validate_city(default_city()), warehouse_root=os.environ.get(WAREHOUSE_ROOT_ENV, ""))
 
     @property
     def paths(self) -> CityPaths:
         return CityPaths(Path(self.data_root).resolve() / validate_city(self.city))
+
+    @property
+    def warehouse(self) -> Path:
+        """Where this city's tables live: ``<warehouse_root>/<city>`` when a warehouse root is set, else ``data/<city>/warehouse``."""
+        if self.warehouse_root:
+            return Path(self.warehouse_root).resolve() / validate_city(self.city)
+        return self.paths.warehouse

@@ -1,8 +1,10 @@
-"""Assets materialized in process into temporary DuckDB and HDF5 files, asserting on what they wrote."""
+"""Assets materialized in process into temporary Delta tables and HDF5 files, asserting on what they wrote."""
 
+import json
 import shutil
+import subprocess
+import sys
 
-import duckdb
 import h5py
 import numpy as np
 import pandas as pd
@@ -14,8 +16,9 @@ from sview_assets.definitions import build_definitions
 from sview_assets.ml.deciles import rank_deciles
 from sview_assets.ml.feature_store import file_sha256, read_feature_attrs, read_feature_ids
 from sview_assets.ml.training_set import read_training_table
-from sview_assets.settings import SviewSettings
+from sview_assets.settings import PROJECT_ROOT, SviewSettings
 from sview_assets.sources.files import DEFAULT_SOURCE_FILES
+from sview_assets.sql import connect
 
 from .helpers import materialize_batch
 
@@ -23,7 +26,7 @@ TINY_TRAINING = {"epochs": 2, "batch_size": 16, "patience": 2, "folds": 3}
 
 
 def query(settings, sql):
-    with duckdb.connect(str(settings.paths.warehouse), read_only=True) as connection:
+    with connect(settings) as connection:
         return connection.execute(sql).fetchdf()
 
 
@@ -150,6 +153,7 @@ def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
     before = query(settings, mine)
     control_before = query(settings, "SELECT * FROM lsoa_predictions WHERE outcome = 'control' ORDER BY method, lsoa11")
 
+    reader = HeldReader(settings)
     run_outcome(defs, instance, "income", seed=99)
     after = query(settings, mine)
     assert len(after) == len(before) == 2 * 60
@@ -159,6 +163,19 @@ def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
 
     income = after[after.outcome == "income"]
     assert income["predicted_decile"].between(1, 10).all()
+
+    versions = query(settings, "SELECT model_version, is_current, preset FROM model_versions WHERE outcome = 'income' ORDER BY model_version")
+    *_, old_version, new_version = versions["model_version"].tolist()
+    assert versions["is_current"].tolist() == [False] * (len(versions) - 1) + [True] and (income["model_version"] == new_version).all()
+    both = query(settings, f"SELECT * FROM location_predictions_history WHERE outcome = 'income' AND model_version = '{old_version}' ORDER BY img_id")
+    pd.testing.assert_frame_equal(both, before[before.outcome == "income"].reset_index(drop=True))
+    compared = query(
+        settings,
+        f"""SELECT count(*) AS n, count(*) FILTER (WHERE old.score <> new.score) AS changed
+        FROM location_predictions_history old JOIN location_predictions_history new USING (outcome, img_id)
+        WHERE outcome = 'income' AND old.model_version = '{old_version}' AND new.model_version = '{new_version}'""",
+    )
+    assert compared["n"].item() == 60 and compared["changed"].item() > 30
     assert (
         income["true_decile"].to_numpy()
         == query(settings, "SELECT * FROM postcode_locations ORDER BY img_id")
@@ -180,6 +197,27 @@ def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
     assert wide.columns[0] == "lsoa11" and set(wide.columns[1:]) == predicted and len(wide) == 20
     score_mean = lsoas[lsoas.method == "score_mean"].set_index("lsoa11")["predicted_decile"]
     assert (wide.set_index("lsoa11")["income"] == score_mean.reindex(wide["lsoa11"])).all()
+
+    # A reader held one connection open through the retrain and the views: never blocked, never a mix.
+    seen = reader.stop()
+    assert seen["errors"] == [] and seen["mixed"] == 0 and seen["queries"] > 3
+    assert {f"income:{old_version}", f"income:{new_version}"} <= set(seen["versions_seen"])
+
+
+class HeldReader:
+    """A separate process that keeps one DuckDB connection on the warehouse and queries it in a loop."""
+
+    def __init__(self, settings):
+        self.stop_file = settings.paths.root / "stop-reader"
+        command = [sys.executable, "-m", "sview_assets_tests.warehouse_writers", "read", str(settings.warehouse), str(self.stop_file)]
+        self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "connected"
+
+    def stop(self) -> dict:
+        self.stop_file.touch()
+        output = self.process.communicate(timeout=60)[0]
+        assert self.process.returncode == 0
+        return json.loads(output.splitlines()[-1])
 
 
 def test_definitions_load_with_every_job_sensor_and_schedule(tmp_path):

@@ -14,10 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from sview_assets.settings import PROJECT_ROOT
+from sview_assets.sql import connect
 
 from .conftest import make_city
 
@@ -145,7 +145,7 @@ def test_whole_pipeline_through_graphql_behind_the_guard(tmp_path):
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
 
-    with duckdb.connect(str(settings.paths.warehouse), read_only=True) as connection:
+    with connect(settings) as connection:
         summary = connection.execute("SELECT outcome, method, n_lsoas FROM metrics_summary ORDER BY outcome, method").fetchall()
         locations = connection.execute("SELECT outcome, count(*) FROM location_predictions GROUP BY outcome ORDER BY outcome").fetchall()
         labels = connection.execute("SELECT count(DISTINCT outcome), count(*) FROM lsoa_labels").fetchone()
@@ -154,7 +154,7 @@ def test_whole_pipeline_through_graphql_behind_the_guard(tmp_path):
     assert labels == (14, 14 * 20)
 
 
-def test_concurrent_outcome_runs_share_duckdb_without_lock_errors(built_city, tmp_path):
+def test_concurrent_outcome_runs_share_the_warehouse_without_lock_errors(built_city, tmp_path):
     settings, _, _ = built_city
     env = city_environment(settings, tmp_path / "dagster_home")
     outcomes = ["health", "unemployment", "mean_income"]
@@ -170,7 +170,7 @@ def test_concurrent_outcome_runs_share_duckdb_without_lock_errors(built_city, tm
     outputs = [p.communicate(timeout=540)[0] for p in processes]
     for process, output in zip(processes, outputs):
         assert process.returncode == 0, output[-4000:]
-    with duckdb.connect(str(settings.paths.warehouse), read_only=True) as connection:
+    with connect(settings) as connection:
         rows = dict(connection.execute("SELECT outcome, count(*) FROM model_metrics GROUP BY outcome").fetchall())
     assert all(rows.get(o) == 2 for o in outcomes)
 
@@ -187,7 +187,7 @@ def test_cli_trains_exactly_the_outcomes_a_city_without_income_and_extras_has(tm
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     expected = {o.key for o in OUTCOMES if o.source in (IOD, CENSUS)}
-    with duckdb.connect(str(settings.paths.warehouse), read_only=True) as connection:
+    with connect(settings) as connection:
         trained = {row[0] for row in connection.execute("SELECT DISTINCT outcome FROM model_metrics").fetchall()}
         wide_columns = [row[0] for row in connection.execute("DESCRIBE lsoa_predictions_wide").fetchall()]
     assert trained == expected and len(expected) == 11

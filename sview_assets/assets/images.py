@@ -29,7 +29,7 @@ class ImageBatchConfig(dg.Config):
     group_name=GROUP,
     partitions_def=image_batch_partitions,
     metadata={"partition_expr": "batch"},
-    kinds={"duckdb", "pandas"},
+    kinds={"deltalake", "pandas"},
 )
 def image_manifest(context: dg.AssetExecutionContext, config: ImageBatchConfig, settings: SviewSettings) -> pd.DataFrame:
     """What one image batch holds: per img_id, the headings present, file paths, and any problem.

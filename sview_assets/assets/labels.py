@@ -30,12 +30,12 @@ class LabelSourcesConfig(dg.Config):
     extra_file: str = Field(default=DEFAULT_SOURCE_FILES[EXTRA], description="Extra outcomes CSV under raw/ (lsoa11 plus one column per extra outcome).")
 
 
-@dg.asset(group_name=GROUP, kinds={"duckdb", "pandas"})
+@dg.asset(group_name=GROUP, kinds={"deltalake", "pandas"})
 def postcode_locations(context: dg.AssetExecutionContext, config: PostcodeConfig, settings: SviewSettings) -> pd.DataFrame:
     """One row per image location (img_id) with its postcode, output area, LSOA, MSOA and coordinates.
 
     Read from the ONS Postcode Directory CSV in `data/<city>/raw/`; rows without an img_id are
-    counted and left out. Stored in the city's DuckDB warehouse as table `postcode_locations`.
+    counted and left out. Stored in the city's warehouse as Delta table `postcode_locations`.
     """
     paths = settings.paths
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -55,7 +55,7 @@ def postcode_locations(context: dg.AssetExecutionContext, config: PostcodeConfig
     return frame
 
 
-@dg.asset(group_name=GROUP, kinds={"duckdb", "pandas"})
+@dg.asset(group_name=GROUP, kinds={"deltalake", "pandas"})
 def lsoa_labels(
     context: dg.AssetExecutionContext,
     config: LabelSourcesConfig,

@@ -1,4 +1,8 @@
-"""Prediction stage: location and LSOA predictions and metrics per outcome, in DuckDB."""
+"""Prediction stage: location and LSOA predictions and metrics per outcome, as versioned warehouse tables.
+
+Every row carries the `model_version` of the models it came from; the warehouse keeps the last few
+versions of each outcome (the `_history` views) and shows the newest under the table's own name.
+"""
 
 import dagster as dg
 import pandas as pd
@@ -6,15 +10,18 @@ import pandas as pd
 from ..metadata import figure_markdown, preview
 from ..ml.aggregate import METHODS, aggregate_lsoas
 from ..ml.metrics import confusion_matrix, decile_metrics
+from ..ml.model_version import read_model_version
 from ..ml.ordinal import predicted_decile
 from ..partitions import outcome_partitions
 from ..settings import SviewSettings
 from ..sources.boundaries import read_lsoa_boundaries
 from ..sources.files import BOUNDARY_FILE
+from ..warehouse.tables import VERSION_COLUMN, VERSIONED_METADATA_KEY
 from .training import ordinal_model, read_out_of_fold
 
 GROUP = "predictions"
-OUTCOME_PARTITION = {"partition_expr": "outcome"}
+OUTCOME_PARTITION = {"partition_expr": "outcome", VERSIONED_METADATA_KEY: VERSION_COLUMN}
+KINDS = {"deltalake", "pandas"}
 EAGER = dg.AutomationCondition.eager()
 
 
@@ -23,17 +30,18 @@ EAGER = dg.AutomationCondition.eager()
     partitions_def=outcome_partitions,
     deps=[ordinal_model],
     metadata=OUTCOME_PARTITION,
-    kinds={"duckdb", "pandas"},
+    kinds=KINDS,
     automation_condition=EAGER,
 )
 def location_predictions(context: dg.AssetExecutionContext, settings: SviewSettings) -> pd.DataFrame:
     """Out-of-fold score, predicted decile (most probable class), true decile and fold for every location.
 
-    Table `location_predictions`; one partition per outcome (column `outcome`), so re-running an
-    outcome replaces exactly its rows.
+    Table `location_predictions`; one partition per outcome (column `outcome`) and model version
+    (column `model_version`): re-running an outcome replaces exactly its rows for that version.
     """
     outcome = context.partition_key
     oof = read_out_of_fold(settings, outcome)
+    version = read_model_version(settings.paths.model_dir(outcome))
     frame = pd.DataFrame(
         {
             "outcome": outcome,
@@ -44,6 +52,7 @@ def location_predictions(context: dg.AssetExecutionContext, settings: SviewSetti
             "score": oof["score"].astype("float64"),
             "predicted_decile": predicted_decile(oof["score"].to_numpy()).astype("int64"),
             "true_decile": oof["true_decile"].astype("int64"),
+            VERSION_COLUMN: version.model_version,
         }
     )
     exact = float((frame["predicted_decile"] == frame["true_decile"]).mean())
@@ -51,7 +60,7 @@ def location_predictions(context: dg.AssetExecutionContext, settings: SviewSetti
     return frame
 
 
-@dg.asset(group_name=GROUP, partitions_def=outcome_partitions, metadata=OUTCOME_PARTITION, kinds={"duckdb", "pandas"}, automation_condition=EAGER)
+@dg.asset(group_name=GROUP, partitions_def=outcome_partitions, metadata=OUTCOME_PARTITION, kinds=KINDS, automation_condition=EAGER)
 def lsoa_predictions(context: dg.AssetExecutionContext, location_predictions: pd.DataFrame) -> pd.DataFrame:
     """Per LSOA: locations, mean out-of-fold score, predicted and true decile, by two aggregation methods.
 
@@ -62,11 +71,12 @@ def lsoa_predictions(context: dg.AssetExecutionContext, location_predictions: pd
     outcome = context.partition_key
     frame = aggregate_lsoas(location_predictions)
     frame.insert(0, "outcome", outcome)
+    frame[VERSION_COLUMN] = _one_version(location_predictions, "location_predictions", outcome)
     context.add_output_metadata({"lsoas": int(frame["lsoa11"].nunique()), "preview": preview(frame)})
     return frame
 
 
-@dg.asset(group_name=GROUP, partitions_def=outcome_partitions, metadata=OUTCOME_PARTITION, kinds={"duckdb", "pandas"}, automation_condition=EAGER)
+@dg.asset(group_name=GROUP, partitions_def=outcome_partitions, metadata=OUTCOME_PARTITION, kinds=KINDS, automation_condition=EAGER)
 def model_metrics(context: dg.AssetExecutionContext, settings: SviewSettings, lsoa_predictions: pd.DataFrame, postcode_locations: pd.DataFrame) -> pd.DataFrame:
     """LSOA-level agreement of predicted and true deciles, per aggregation method.
 
@@ -78,6 +88,13 @@ def model_metrics(context: dg.AssetExecutionContext, settings: SviewSettings, ls
     from ..plots import confusion_heatmap, decile_map
 
     outcome = context.partition_key
+    version = read_model_version(settings.paths.model_dir(outcome))
+    made_from = _one_version(lsoa_predictions, "lsoa_predictions", outcome)
+    if made_from != version.model_version:
+        raise ValueError(
+            f"lsoa_predictions[{outcome}] comes from model version {made_from} but the models are now {version.model_version}; "
+            f"materialize location_predictions and lsoa_predictions for {outcome} first."
+        )
     centroids = postcode_locations.groupby("lsoa11")[["lat", "long"]].mean()
     boundary_file = settings.paths.raw / BOUNDARY_FILE
     boundaries = read_lsoa_boundaries(boundary_file) if boundary_file.is_file() else None
@@ -85,7 +102,7 @@ def model_metrics(context: dg.AssetExecutionContext, settings: SviewSettings, ls
     for method in METHODS:
         part = lsoa_predictions[lsoa_predictions["method"] == method]
         metrics = decile_metrics(part["predicted_decile"].to_numpy(), part["true_decile"].to_numpy())
-        rows.append({"outcome": outcome, "method": method, **metrics})
+        rows.append({"outcome": outcome, "method": method, **metrics, **version.columns()})
         plots[f"confusion_{method}"] = figure_markdown(
             confusion_heatmap(confusion_matrix(part["predicted_decile"], part["true_decile"]), f"{outcome} ({method})")
         )
@@ -95,6 +112,7 @@ def model_metrics(context: dg.AssetExecutionContext, settings: SviewSettings, ls
     frame = pd.DataFrame(rows)
     context.add_output_metadata(
         {
+            "trained_at": version.trained_at,
             **{f"kendall_tau_b_{r['method']}": round(r["kendall_tau_b"], 4) for r in rows},
             **{f"accuracy_{r['method']}": round(r["accuracy"], 4) for r in rows},
             "metrics": preview(frame),
@@ -103,3 +121,11 @@ def model_metrics(context: dg.AssetExecutionContext, settings: SviewSettings, ls
         }
     )
     return frame
+
+
+def _one_version(frame: pd.DataFrame, table: str, outcome: str) -> str:
+    """The single model version of an input partition (the I/O manager loads the newest only)."""
+    versions = frame[VERSION_COLUMN].unique().tolist()
+    if len(versions) != 1:
+        raise ValueError(f"{table}[{outcome}] should hold one model version, found {versions}; materialize it again.")
+    return versions[0]

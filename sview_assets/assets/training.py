@@ -9,6 +9,7 @@ from pydantic import Field
 
 from ..metadata import figure_markdown
 from ..ml.model_folder import OUT_OF_FOLD_FILE
+from ..ml.model_version import ModelVersion
 from ..ml.presets import PRESETS, TrainSettings, preset_settings
 from ..partitions import outcome_partitions
 from ..settings import SviewSettings
@@ -76,8 +77,9 @@ def ordinal_model(context: dg.AssetExecutionContext, config: TrainConfig, settin
     """Ordinal network for one outcome: one model per cross-validation fold plus a final model on all locations.
 
     Saved under `data/<city>/models/<outcome>/` as `fold_<k>.keras` and `final.keras`, with
-    `out_of_fold.csv` (fold assignment and out-of-fold score per location) and `training.json`
-    (hyper-parameters and loss curves). The new models are checked before they replace the old ones:
+    `out_of_fold.csv` (fold assignment and out-of-fold score per location), `training.json`
+    (hyper-parameters and loss curves) and `version.json` (the model version, `<UTC time>-<run>`, that
+    every prediction and metric row made from these models carries, with the features' provenance). The new models are checked before they replace the old ones:
     if the out-of-fold scores are non-finite or constant, the run fails, the check says why, and the
     previous models and their predictions stay as they were.
     """
@@ -93,6 +95,8 @@ def ordinal_model(context: dg.AssetExecutionContext, config: TrainConfig, settin
         raise FileNotFoundError(f"{paths.training_set} does not exist; materialize training_set first.")
     cfg = config.to_settings()
     context.log.info(f"{outcome}: training with preset {config.preset!r}: {asdict(cfg)}")
+    provenance = read_feature_attrs(paths.training_set)
+    version = ModelVersion.new(context.run_id, config.preset, provenance)
     with atomic_directory(paths.model_dir(outcome)) as folder:
         result = train_outcome(paths.training_set, outcome, cfg, folder, log=context.log.info)
         check = score_check(result.out_of_fold["score"].to_numpy())
@@ -102,12 +106,13 @@ def ordinal_model(context: dg.AssetExecutionContext, config: TrainConfig, settin
                 description=f"{outcome}: the new models' out-of-fold scores are non-finite or constant; the previous models and predictions are kept.",
                 metadata=check.metadata,
             )
-    provenance = read_feature_attrs(paths.training_set)
+        version.write(folder)
     runs = [asdict(r) for r in result.runs]
     seconds = sum(r["seconds"] for r in runs)
     yield dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(paths.model_dir(outcome))),
+            "model_version": version.model_version,
             "locations": len(result.out_of_fold),
             "lsoas": int(result.out_of_fold["lsoa11"].nunique()),
             "training_seconds": round(seconds, 1),

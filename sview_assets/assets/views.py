@@ -1,10 +1,12 @@
 """SQL views over the prediction tables, so a cross-outcome summary is one query away."""
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
+from ..files import atomic_path
 from ..outcomes import OUTCOME_KEYS
-from ..resources import WAREHOUSE_SCHEMA
+from ..resources import WarehouseSQL
+from ..settings import SviewSettings
+from ..warehouse.duckdb_views import VIEWS_FILE
 from .predictions import lsoa_predictions, model_metrics
 
 GROUP = "predictions"
@@ -18,25 +20,26 @@ def _quoted(identifier: str) -> str:
     return '"' + identifier + '"'
 
 
-def view_statements(outcomes: list[str], schema: str = WAREHOUSE_SCHEMA) -> list[str]:
-    """CREATE OR REPLACE VIEW statements for the summary views; the wide view has one column per outcome, in registry order."""
-    if schema != WAREHOUSE_SCHEMA:
-        raise ValueError(f"views live in schema {WAREHOUSE_SCHEMA!r}")
+def view_statements(outcomes: list[str]) -> list[str]:
+    """CREATE OR REPLACE VIEW statements for the summary views; the wide view has one column per outcome, in registry order.
+
+    Both read the tables' plain names, that is each outcome's newest model version.
+    """
     wide_columns = ",\n    ".join(f"max(CASE WHEN outcome = '{key}' THEN predicted_decile END) AS {_quoted(key)}" for key in OUTCOME_KEYS if key in outcomes)
     return [
-        f"""CREATE OR REPLACE VIEW {schema}.metrics_summary AS
+        """CREATE OR REPLACE VIEW metrics_summary AS
 SELECT outcome, method,
     round(kendall_tau_b, 3) AS kendall_tau_b,
     round(accuracy, 3) AS accuracy,
     round(within_one_accuracy, 3) AS within_one_accuracy,
     round(mean_absolute_error, 3) AS mean_absolute_error,
-    n_lsoas
-FROM {schema}.model_metrics
+    n_lsoas, model_version
+FROM model_metrics
 ORDER BY method, kendall_tau_b DESC""",
-        f"""CREATE OR REPLACE VIEW {schema}.lsoa_predictions_wide AS
+        f"""CREATE OR REPLACE VIEW lsoa_predictions_wide AS
 SELECT lsoa11,
     {wide_columns}
-FROM {schema}.lsoa_predictions
+FROM lsoa_predictions
 WHERE method = 'score_mean'
 GROUP BY lsoa11
 ORDER BY lsoa11""",
@@ -44,17 +47,25 @@ ORDER BY lsoa11""",
 
 
 @dg.asset(group_name=GROUP, deps=[model_metrics, lsoa_predictions], kinds={"duckdb", "sql"}, automation_condition=dg.AutomationCondition.eager())
-def warehouse_views(duckdb: DuckDBResource) -> dg.MaterializeResult:
+def warehouse_views(duckdb: WarehouseSQL, settings: SviewSettings) -> dg.MaterializeResult:
     """Views `metrics_summary` (one row per outcome and method) and `lsoa_predictions_wide`
-    (one row per LSOA, one predicted-decile column per outcome, `score_mean` method)."""
+    (one row per LSOA, one predicted-decile column per outcome, `score_mean` method).
+
+    Written to `warehouse/views.sql`, which `make sql` and `sview_assets.sql.connect()` run after defining
+    the tables; the statements are tried on the current tables first, so a broken view is never saved.
+    """
     with duckdb.get_connection() as connection:
-        tables = {
-            row[0] for row in connection.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [WAREHOUSE_SCHEMA]).fetchall()
-        }
+        tables = {row[0] for row in connection.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
         missing = {"model_metrics", "lsoa_predictions"} - tables
         if missing:
             raise ValueError(f"Tables {sorted(missing)} are not in the warehouse yet; materialize model_metrics for at least one outcome first.")
-        outcomes = [row[0] for row in connection.execute(f"SELECT DISTINCT outcome FROM {WAREHOUSE_SCHEMA}.lsoa_predictions").fetchall()]
-        for statement in view_statements(outcomes):
+        outcomes = [row[0] for row in connection.execute("SELECT DISTINCT outcome FROM lsoa_predictions ORDER BY 1").fetchall()]
+        statements = view_statements(outcomes)
+        for statement in statements:
             connection.execute(statement)
-    return dg.MaterializeResult(metadata={"views": dg.MetadataValue.json(list(VIEW_NAMES)), "outcomes": dg.MetadataValue.json(sorted(outcomes))})
+        rows = {name: connection.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in VIEW_NAMES}
+    with atomic_path(settings.warehouse / VIEWS_FILE) as tmp:
+        tmp.write_text(";\n\n".join(statements) + ";\n")
+    return dg.MaterializeResult(
+        metadata={"views": dg.MetadataValue.json(list(VIEW_NAMES)), "outcomes": dg.MetadataValue.json(outcomes), "rows": dg.MetadataValue.json(rows)}
+    )

@@ -1,0 +1,150 @@
+"""Dagster's Delta Lake pandas I/O manager, with bounded commit retries and kept model versions.
+
+Plain tables are written exactly as the stock I/O manager writes them: one commit that overwrites the
+table, or (partitioned assets) one commit that overwrites the partition. Assets whose metadata names a
+version column (``sview/versioned_by``) keep older versions: the table is partitioned by the asset's
+partition and the version, and a write is a single commit that adds the new version and removes the
+same version (a re-run) plus versions beyond the newest ``versions_kept``. Loading such an input gives
+the newest version only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+from dagster import InputContext, OutputContext
+from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice, escape_sql_string_literal
+from dagster_deltalake.io_manager import TableConnection
+from dagster_deltalake_pandas import DeltaLakePandasIOManager
+from dagster_deltalake_pandas.deltalake_pandas_type_handler import DeltaLakePandasTypeHandler
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from pydantic import Field
+
+from ..settings import ensure_writable_folder
+from .tables import VERSIONED_METADATA_KEY, check_model_version
+
+COMMIT_ATTEMPTS = 6
+FIRST_RETRY_SECONDS = 0.2
+
+
+def commit_with_retries(write: Callable[[], None], table: str, log) -> int:
+    """Run ``write`` (one Delta commit), retrying a lost commit race a few times; returns the retries used.
+
+    Delta writers never lock: a writer that finds another commit took its version number re-reads the
+    log and tries again. delta-rs already does this for compatible commits; what reaches here is a race
+    it will not settle alone (two writers creating the same table). Each wait is logged with its cause.
+    """
+    retries = 0
+    while True:
+        try:
+            write()
+            return retries
+        except CommitFailedError as exc:
+            if retries == COMMIT_ATTEMPTS - 1:
+                raise CommitFailedError(f"{table}: gave up after {COMMIT_ATTEMPTS} commit attempts, each lost to another writer: {exc}") from exc
+            wait = FIRST_RETRY_SECONDS * 2**retries
+            retries += 1
+            log.warning(f"{table}: another writer committed first ({exc}); retry {retries} of {COMMIT_ATTEMPTS - 1} in {wait:.1f} s")
+            time.sleep(wait)
+
+
+def _plain_frame(obj: pd.DataFrame) -> pd.DataFrame:
+    """The frame with a fresh 0..n-1 index, so that no index column is written to the table."""
+    return obj.reset_index(drop=True)
+
+
+def _single_partition(table_slice: TableSlice) -> tuple[str, str]:
+    """The (column, value) of the one static partition a versioned table is written by."""
+    dimensions = table_slice.partition_dimensions or []
+    if len(dimensions) != 1 or len(dimensions[0].partitions) != 1:
+        raise ValueError(f"{table_slice.table}: a versioned table is written one partition (one outcome) at a time")
+    return dimensions[0].partition_expr, str(dimensions[0].partitions[0])
+
+
+def partition_versions(table_uri: str, storage_options: dict, column: str, value: str, version_column: str) -> list[str]:
+    """The versions a partition of a versioned table holds now (sorted oldest first); none for a new table."""
+    try:
+        table = DeltaTable(table_uri, storage_options=storage_options)
+    except TableNotFoundError:
+        return []
+    return sorted({partition[version_column] for partition in table.partitions() if partition.get(column) == value})
+
+
+def replaced_versions(existing: list[str], new: str, kept: int) -> list[str]:
+    """Versions one write removes: ``new`` itself (a re-run replaces it) and all but the newest ``kept - 1`` others."""
+    others = sorted(v for v in existing if v != new)
+    survivors = set(others[-(kept - 1) :]) if kept > 1 else set()
+    return [v for v in existing if v not in survivors]
+
+
+class WarehouseTypeHandler(DeltaLakePandasTypeHandler):
+    """pandas frames to Delta tables: the stock handler with retries, commit metadata and kept versions."""
+
+    def handle_output(self, context: OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection: TableConnection):
+        frame = _plain_frame(obj)
+        version_column = (context.definition_metadata or {}).get(VERSIONED_METADATA_KEY)
+        if version_column is None:
+            retries = commit_with_retries(
+                lambda: super(WarehouseTypeHandler, self).handle_output(context, table_slice, frame, connection), table_slice.table, context.log
+            )
+            extra = {}
+        else:
+            retries, extra = self._write_version(context, table_slice, frame, connection, version_column)
+        table = DeltaTable(connection.table_uri, storage_options=connection.storage_options)
+        context.add_output_metadata({"rows_written": len(frame), "delta_table_version": table.version(), "commit_retries": retries, **extra})
+
+    def _write_version(self, context: OutputContext, table_slice: TableSlice, frame: pd.DataFrame, connection: TableConnection, version_column: str):
+        column, value = _single_partition(table_slice)
+        versions = frame[version_column].unique().tolist()
+        if len(versions) != 1:
+            raise ValueError(f"{table_slice.table}[{value}]: rows must share one {version_column}, got {versions}")
+        new = check_model_version(versions[0])
+        kept = int((context.resource_config or {}).get("versions_kept", 3))
+        uri, options = connection.table_uri, connection.storage_options
+
+        def write():
+            existing = partition_versions(uri, options, column, value, version_column)
+            replaced = sorted(set(replaced_versions(existing, new, kept)) | {new})
+            listed = ", ".join(f"'{escape_sql_string_literal(v)}'" for v in replaced)
+            write_deltalake(
+                uri,
+                pa.Table.from_pandas(frame, preserve_index=False),
+                mode="overwrite",
+                partition_by=[column, version_column],
+                predicate=f"{column} = '{escape_sql_string_literal(value)}' AND {version_column} IN ({listed})",
+                storage_options=options,
+                commit_properties=CommitProperties(custom_metadata={"sview.partition": value, "sview.version": new}),
+            )
+
+        retries = commit_with_retries(write, table_slice.table, context.log)
+        kept_now = partition_versions(uri, options, column, value, version_column)
+        return retries, {version_column: new, "versions_kept": ", ".join(kept_now)}
+
+    def load_input(self, context: InputContext, table_slice: TableSlice, connection: TableConnection) -> pd.DataFrame:
+        frame = super().load_input(context, table_slice, connection)
+        upstream = context.upstream_output.definition_metadata if context.upstream_output else {}
+        version_column = (upstream or {}).get(VERSIONED_METADATA_KEY)
+        if version_column is None or frame.empty:
+            return frame
+        newest = frame[version_column].max()
+        return frame[frame[version_column] == newest].reset_index(drop=True)
+
+
+class WarehouseIOManager(DeltaLakePandasIOManager):
+    """Dagster's Delta Lake pandas I/O manager for the city's warehouse (see the module docstring)."""
+
+    versions_kept: int = Field(default=3, ge=1, description="Model versions kept per outcome in the prediction and metric tables (the newest first).")
+
+    @staticmethod
+    def type_handlers() -> Sequence[DbTypeHandler]:
+        return [WarehouseTypeHandler()]
+
+    def create_io_manager(self, context):
+        if "://" not in self.root_uri:
+            ensure_writable_folder(Path(self.root_uri))
+        return super().create_io_manager(context)
