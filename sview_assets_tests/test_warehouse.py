@@ -108,7 +108,7 @@ def test_a_writer_killed_at_any_moment_leaves_the_old_rows_or_the_new(tmp_path, 
     write(str(warehouse), table, 0, outcome)
     rng = np.random.default_rng(7)
     first, mid_write, previous = 1, 0, 0
-    for _ in range(12):
+    for _ in range(8):
         started, finished = _kill_during_writes(warehouse, table, outcome, rng, first)
         if table == "postcode_locations":
             (generation, rows), *others = plain_generations(warehouse)
@@ -123,7 +123,7 @@ def test_a_writer_killed_at_any_moment_leaves_the_old_rows_or_the_new(tmp_path, 
         assert current in (started, last_complete), (current, started, last_complete)
         mid_write += started > finished
         first, previous = started + 1, current
-    assert mid_write >= 6
+    assert mid_write >= 4
 
 
 @pytest.mark.slow

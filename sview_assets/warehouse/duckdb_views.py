@@ -59,7 +59,8 @@ def table_view_statements(warehouse: Path) -> list[str]:
         history = name + HISTORY_SUFFIX
         statements.append(f"CREATE OR REPLACE VIEW {history} AS {scan}")
         statements.append(
-            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {history} QUALIFY {VERSION_COLUMN} = max({VERSION_COLUMN}) OVER (PARTITION BY outcome)"
+            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {history} "
+            f"WHERE (outcome, {VERSION_COLUMN}) IN (SELECT outcome, max({VERSION_COLUMN}) FROM {history} GROUP BY outcome)"
         )
     if "model_metrics" in present:
         statements.append(MODEL_VERSIONS_VIEW)
