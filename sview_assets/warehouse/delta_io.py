@@ -1,19 +1,23 @@
 """Dagster's Delta Lake pandas I/O manager, with bounded commit retries and kept model versions.
 
-Plain tables are written exactly as the stock I/O manager writes them: one commit that overwrites the
-table, or (partitioned assets) one commit that overwrites the partition. Assets whose metadata names a
-version column (``sview/versioned_by``) keep older versions: the table is partitioned by the asset's
-partition and the version, and a write is a single commit that adds the new version and removes the
-same version (a re-run) plus versions beyond the newest ``versions_kept``. Loading such an input gives
-the newest version only.
+Every write is one Delta commit, as with the stock handler: a plain table is overwritten whole, a
+partitioned one partition by partition (an overwrite with the partition as predicate). Assets whose
+metadata names a version column (``sview/versioned_by``) keep older versions: the table is
+partitioned by the asset's partition and the version, and a write is a single commit that adds the
+new version and removes the same version (a re-run) plus versions beyond the newest ``versions_kept``.
+Loading such an input gives the newest version only. The stock handler's write is not reused: its
+row statistics fail with deltalake 1.6 (a warning on every write), so this handler writes and
+reports rows, table version and columns itself.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import pyarrow as pa
 from dagster import InputContext, OutputContext
@@ -75,6 +79,30 @@ def partition_versions(table_uri: str, storage_options: dict, column: str, value
     return sorted({partition[version_column] for partition in table.partitions() if partition.get(column) == value})
 
 
+def _single_version(frame: pd.DataFrame, version_column: str, table: str, partition: str) -> str:
+    versions = frame[version_column].unique().tolist()
+    if len(versions) != 1:
+        raise ValueError(f"{table}[{partition}]: rows must share one {version_column}, got {versions}")
+    return check_model_version(versions[0])
+
+
+def _partition_scope(partition: tuple[str, str] | None) -> tuple[list[str] | None, str | None]:
+    """(partition columns, overwrite predicate) of a plain write: the whole table, or one partition."""
+    if partition is None:
+        return None, None
+    column, value = partition
+    return [column], f"{column} = '{escape_sql_string_literal(value)}'"
+
+
+def _version_scope(uri: str, options: dict, partition: tuple[str, str], version_column: str, new: str, kept: int) -> tuple[list[str], str]:
+    """(partition columns, overwrite predicate) of a versioned write, from the versions the partition holds now."""
+    column, value = partition
+    existing = partition_versions(uri, options, column, value, version_column)
+    replaced = sorted(set(replaced_versions(existing, new, kept)) | {new})
+    listed = ", ".join(f"'{escape_sql_string_literal(v)}'" for v in replaced)
+    return [column, version_column], f"{column} = '{escape_sql_string_literal(value)}' AND {version_column} IN ({listed})"
+
+
 def replaced_versions(existing: list[str], new: str, kept: int) -> list[str]:
     """Versions one write removes: ``new`` itself (a re-run replaces it) and all but the newest ``kept - 1`` others."""
     others = sorted(v for v in existing if v != new)
@@ -83,47 +111,55 @@ def replaced_versions(existing: list[str], new: str, kept: int) -> list[str]:
 
 
 class WarehouseTypeHandler(DeltaLakePandasTypeHandler):
-    """pandas frames to Delta tables: the stock handler with retries, commit metadata and kept versions."""
+    """pandas frames to Delta tables: one commit per write, bounded retries, kept versions, metadata for the UI."""
 
     def handle_output(self, context: OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection: TableConnection):
         frame = _plain_frame(obj)
+        data = pa.Table.from_pandas(frame, preserve_index=False)
         version_column = (context.definition_metadata or {}).get(VERSIONED_METADATA_KEY)
-        if version_column is None:
-            retries = commit_with_retries(
-                lambda: super(WarehouseTypeHandler, self).handle_output(context, table_slice, frame, connection), table_slice.table, context.log
-            )
-            extra = {}
-        else:
-            retries, extra = self._write_version(context, table_slice, frame, connection, version_column)
-        table = DeltaTable(connection.table_uri, storage_options=connection.storage_options)
-        context.add_output_metadata({"rows_written": len(frame), "delta_table_version": table.version(), "commit_retries": retries, **extra})
-
-    def _write_version(self, context: OutputContext, table_slice: TableSlice, frame: pd.DataFrame, connection: TableConnection, version_column: str):
-        column, value = _single_partition(table_slice)
-        versions = frame[version_column].unique().tolist()
-        if len(versions) != 1:
-            raise ValueError(f"{table_slice.table}[{value}]: rows must share one {version_column}, got {versions}")
-        new = check_model_version(versions[0])
-        kept = int((context.resource_config or {}).get("versions_kept", 3))
+        partition = _single_partition(table_slice) if table_slice.partition_dimensions else None
         uri, options = connection.table_uri, connection.storage_options
+        extra = {}
+        if version_column is None:
+            scope = functools.partial(_partition_scope, partition)
+        else:
+            if partition is None:
+                raise ValueError(f"{table_slice.table}: a versioned table must be partitioned (by outcome)")
+            new = _single_version(frame, version_column, table_slice.table, partition[1])
+            kept = int((context.resource_config or {}).get("versions_kept", 3))
+            scope = functools.partial(_version_scope, uri, options, partition, version_column, new, kept)
+            extra = {version_column: new}
 
         def write():
-            existing = partition_versions(uri, options, column, value, version_column)
-            replaced = sorted(set(replaced_versions(existing, new, kept)) | {new})
-            listed = ", ".join(f"'{escape_sql_string_literal(v)}'" for v in replaced)
+            partition_by, predicate = scope()
             write_deltalake(
                 uri,
-                pa.Table.from_pandas(frame, preserve_index=False),
+                data,
                 mode="overwrite",
-                partition_by=[column, version_column],
-                predicate=f"{column} = '{escape_sql_string_literal(value)}' AND {version_column} IN ({listed})",
+                partition_by=partition_by,
+                predicate=predicate,
+                # A whole-table write may change the columns; a partition write may add some (older partitions read null there).
+                schema_mode="overwrite" if partition_by is None else "merge",
                 storage_options=options,
-                commit_properties=CommitProperties(custom_metadata={"sview.partition": value, "sview.version": new}),
+                commit_properties=CommitProperties(
+                    custom_metadata={"sview.asset": table_slice.table, **({"sview.partition": partition[1]} if partition else {})}
+                ),
             )
 
         retries = commit_with_retries(write, table_slice.table, context.log)
-        kept_now = partition_versions(uri, options, column, value, version_column)
-        return retries, {version_column: new, "versions_kept": ", ".join(kept_now)}
+        if version_column is not None:
+            extra["versions_kept"] = ", ".join(partition_versions(uri, options, partition[0], partition[1], version_column))
+        columns = dg.TableSchema(columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in data.schema])
+        context.add_output_metadata(
+            {
+                "rows_written": len(frame),
+                "delta_table_version": DeltaTable(uri, storage_options=options).version(),
+                "commit_retries": retries,
+                "table_uri": dg.MetadataValue.path(uri),
+                "dagster/column_schema": columns,
+                **extra,
+            }
+        )
 
     def load_input(self, context: InputContext, table_slice: TableSlice, connection: TableConnection) -> pd.DataFrame:
         frame = super().load_input(context, table_slice, connection)
