@@ -56,6 +56,7 @@ bench: install
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/import_time.py
 	$(BIN)/python benchmarks/warehouse.py
+	$(BIN)/python benchmarks/manifest.py
 
 clean-demo:
 	rm -rf data/demo

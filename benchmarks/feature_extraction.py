@@ -1,17 +1,26 @@
-"""Feature-extraction throughput, measured side by side in one run.
+"""Feature-extraction throughput, measured side by side in one run, and what a study of London would take.
 
+Steady state (every figure after a warm-up with the same batch shapes it times):
 (a) the tf.data pipeline from PNG files on disk (parallel decode/resize, prefetch, batched model calls);
 (b) the model alone on batches already decoded and preprocessed (the compute ceiling);
 (c) a sequential baseline like the original code: decode and resize one location's four images
     with PIL, then one model call per location.
 
-Prints JSON: images/s for each, the ratios a/b (target >= 0.9) and a/c (target >= 1.25), peak RSS,
-and the model alone in bfloat16 on the same decoded images: its speed relative to float32
-(``bf16_over_fp32``) and the smallest cosine similarity of its fc6 vectors to the float32 ones.
+Per batch: a real materialization of one demo-sized image batch (manifest and features, in a fresh
+process, timed end to end); what it costs beyond (a)'s steady rate is the fixed cost every batch
+pays (process start, imports, model build, first call). London's projection adds both up for its
+626,324 images in batches of the recommended size.
+
+Prints JSON: images/s of a, b, c and of the asset, ``ratio_a_over_b`` (target >= 0.9),
+``batch_fixed_seconds``, ``london_projection_hours``, peak RSS, and the model alone in bfloat16 on
+the same decoded images: its speed relative to float32 (``bf16_over_fp32``) and the smallest cosine
+similarity of its fc6 vectors to the float32 ones.
 """
 
 import argparse
+import math
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from _common import emit, peak_rss_mb  # noqa: E402
 from PIL import Image  # noqa: E402
+
+LONDON_IMAGES = 626_324
+LONDON_LOCATIONS = 156_581
+RECOMMENDED_BATCH_LOCATIONS = 2_500
+DEMO_BATCH_LOCATIONS = 100
+LOCATIONS_PER_CALL = 8
 
 
 def write_images(folder: Path, locations: int, width: int, height: int) -> list[list[str]]:
@@ -55,7 +70,34 @@ def sequential_location(model, paths: list[str]) -> np.ndarray:
     return model(np.stack(batch), training=False).numpy()
 
 
-def model_rate(model, decoded, batch: int = 32) -> tuple[float, np.ndarray]:
+def materialize_one_batch(data_root: str, city: str, batch: str) -> None:
+    """Materialize one batch's manifest and features in this (fresh) process, as a run of the pipeline would."""
+    import dagster as dg
+
+    from sview_assets.assets.features import vgg16_features
+    from sview_assets.assets.images import image_manifest
+    from sview_assets.partitions import image_batch_partitions
+    from sview_assets.resources import Vgg16Resource, warehouse_resources
+    from sview_assets.settings import SviewSettings
+
+    settings = SviewSettings(data_root=data_root, city=city)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(image_batch_partitions.name, [batch])
+    resources = {"settings": settings, "vgg16": Vgg16Resource(), **warehouse_resources(settings)}
+    assert dg.materialize([image_manifest, vgg16_features], partition_key=batch, instance=instance, resources=resources).success
+
+
+def timed_asset_run(root: Path) -> tuple[int, float]:
+    """(images, seconds) of a demo-sized batch materialized end to end in a new process."""
+    batch = root / "bench" / "raw" / "images" / "batch_000"
+    batch.mkdir(parents=True)
+    write_images(batch, DEMO_BATCH_LOCATIONS, 320, 240)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, __file__, "--materialize", str(root), "bench", "batch_000"], check=True, capture_output=True)
+    return 4 * DEMO_BATCH_LOCATIONS, time.perf_counter() - start
+
+
+def model_rate(model, decoded, batch: int = 4 * LOCATIONS_PER_CALL) -> tuple[float, np.ndarray]:
     """Images/s of ``model`` alone on decoded images (after one warm-up call of the same shape), and its float32 outputs."""
     import tensorflow as tf
 
@@ -70,10 +112,16 @@ def model_rate(model, decoded, batch: int = 32) -> tuple[float, np.ndarray]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--locations", type=int, default=48, help="locations (x4 images) per measurement")
+    parser.add_argument("--locations", type=int, default=48, help=f"locations (x4 images) per measurement, a multiple of {LOCATIONS_PER_CALL}")
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--materialize", nargs=3, metavar=("DATA_ROOT", "CITY", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.materialize:
+        materialize_one_batch(*args.materialize)
+        return
+    if args.locations % LOCATIONS_PER_CALL:
+        parser.error(f"--locations must be a multiple of {LOCATIONS_PER_CALL} (the batches timed are the batches warmed up)")
 
     import tensorflow as tf
 
@@ -88,10 +136,11 @@ def main() -> None:
         paths = write_images(Path(tmp), args.locations, args.width, args.height)
         images = 4 * args.locations
         ids = list(range(args.locations))
-        extract_features(model, ids[:2], paths[:2])  # warm-up: trace the model and the pipeline once
+        # Warm-up with the shapes timed below: full batches of LOCATIONS_PER_CALL locations (the count is a multiple of it).
+        extract_features(model, ids[:LOCATIONS_PER_CALL], paths[:LOCATIONS_PER_CALL], locations_per_batch=LOCATIONS_PER_CALL)
 
         start = time.perf_counter()
-        result = extract_features(model, ids, paths)
+        result = extract_features(model, ids, paths, locations_per_batch=LOCATIONS_PER_CALL)
         pipeline = images / (time.perf_counter() - start)
         assert result.failed == []
 
@@ -107,6 +156,11 @@ def main() -> None:
             sequential_location(model, row)
         sequential = images / (time.perf_counter() - start)
 
+        asset_images, asset_seconds = timed_asset_run(Path(tmp))
+
+    fixed = max(0.0, asset_seconds - asset_images / pipeline)
+    batches = math.ceil(LONDON_LOCATIONS / RECOMMENDED_BATCH_LOCATIONS)
+    london_hours = (LONDON_IMAGES / pipeline + batches * fixed) / 3600
     emit(
         {
             "benchmark": "feature_extraction",
@@ -120,11 +174,15 @@ def main() -> None:
                 "c_sequential_per_location": round(sequential, 2),
             },
             "ratio_a_over_b": round(pipeline / model_only, 3),
-            "ratio_a_over_c": round(pipeline / sequential, 3),
+            "asset_images_per_second": round(asset_images / asset_seconds, 2),
+            "asset_batch": f"{DEMO_BATCH_LOCATIONS} locations, {asset_images} images, {asset_seconds:.1f} s end to end",
+            "batch_fixed_seconds": round(fixed, 1),
+            "london_projection_hours": round(london_hours, 1),
+            "london_projection": f"{LONDON_IMAGES} images at (a) plus {batches} batches of {RECOMMENDED_BATCH_LOCATIONS} locations x batch_fixed_seconds",
             "bf16_model_images_per_second": round(bf16_only, 2),
             "bf16_over_fp32": round(bf16_only / model_only, 3),
             "bf16_min_cosine": round(float(cosine.min()), 6),
-            "targets": {"a_over_b": 0.9, "a_over_c": 1.25},
+            "targets": {"a_over_b": 0.9},
             "peak_rss_mb": peak_rss_mb(),
         }
     )

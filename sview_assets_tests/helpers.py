@@ -62,3 +62,18 @@ def extract_batch_and_print_peak_rss(data_root: str, city: str, batch: str) -> N
     settings = SviewSettings(data_root=data_root, city=city)
     assert materialize_batch(settings, Vgg16Resource(weights_file="", random_seed=0), batch).success
     print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+
+
+def train_outcome_in_this_process(data_root: str, city: str, outcome: str, config_json: str) -> None:
+    """Materialize ``ordinal_model[outcome]`` of a built city in this process (tests kill it between folds)."""
+    import json
+
+    from sview_assets.assets.training import ordinal_model
+    from sview_assets.partitions import outcome_partitions
+    from sview_assets.settings import SviewSettings
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(outcome_partitions.name, [outcome])
+    settings = SviewSettings(data_root=data_root, city=city)
+    run_config = {"ops": {"ordinal_model": {"config": json.loads(config_json)}}}
+    assert dg.materialize([ordinal_model], partition_key=outcome, instance=instance, resources={"settings": settings}, run_config=run_config).success

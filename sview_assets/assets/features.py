@@ -49,10 +49,13 @@ def vgg16_features(
     Without a weights file the extractor uses seeded RANDOM weights: fine for the demo, never
     comparable with ImageNet features; the metadata and the file say so.
     """
+    from ..ml.devices import locations_per_call, select_device
     from ..ml.extract import extract_features
     from ..ml.threads import configure_tensorflow_threads
 
     cores = configure_tensorflow_threads()
+    device = select_device()
+    per_call = locations_per_call(device, vgg16.locations_per_batch)
     batch = context.partition_key
     fingerprint = _manifest_fingerprint(settings, batch, image_manifest)
     usable = image_manifest[image_manifest["usable"]]
@@ -72,7 +75,7 @@ def vgg16_features(
         model,
         usable["img_id"].tolist(),
         usable[["path_a", "path_b", "path_c", "path_d"]].to_numpy().tolist(),
-        locations_per_batch=vgg16.locations_per_batch,
+        locations_per_batch=per_call,
         progress=progress,
     )
     seconds = time.perf_counter() - start
@@ -98,6 +101,8 @@ def vgg16_features(
             "skipped_locations": len(skipped_ids),
             "images_per_second": round(4 * info.rows / max(seconds, 1e-9), 2),
             "tensorflow_threads": cores,
+            "device": device,
+            "locations_per_call": per_call,
             "source_fingerprint": fingerprint,
         }
     )

@@ -81,14 +81,20 @@ def ordinal_model(context: dg.AssetExecutionContext, config: TrainConfig, settin
     (hyper-parameters and loss curves) and `version.json` (the model version, `<UTC time>-<run>`, that
     every prediction and metric row made from these models carries, with the features' provenance). The new models are checked before they replace the old ones:
     if the out-of-fold scores are non-finite or constant, the run fails, the check says why, and the
-    previous models and their predictions stay as they were.
+    previous models and their predictions stay as they were. Each finished fold is also kept in
+    `models/.<outcome>.folds/` until the new models are in place: a run that is interrupted (killed,
+    out of memory) and started again with the same training set and settings resumes after the last
+    finished fold.
     """
     from ..files import atomic_directory
     from ..ml.cross_validation import train_outcome
+    from ..ml.devices import select_device
     from ..ml.feature_store import read_feature_attrs
+    from ..ml.fold_checkpoints import FoldCheckpoints, checkpoint_folder, inputs_key
     from ..ml.threads import configure_tensorflow_threads
 
     cores = configure_tensorflow_threads()
+    device = select_device()
     outcome = context.partition_key
     paths = settings.paths
     if not paths.training_set.is_file():
@@ -97,16 +103,19 @@ def ordinal_model(context: dg.AssetExecutionContext, config: TrainConfig, settin
     context.log.info(f"{outcome}: training with preset {config.preset!r}: {asdict(cfg)}")
     provenance = read_feature_attrs(paths.training_set)
     version = ModelVersion.new(context.run_id, config.preset, provenance)
+    checkpoints = FoldCheckpoints(checkpoint_folder(paths.models, outcome), inputs_key(paths.training_set, outcome, asdict(cfg)))
     with atomic_directory(paths.model_dir(outcome)) as folder:
-        result = train_outcome(paths.training_set, outcome, cfg, folder, log=context.log.info)
+        result = train_outcome(paths.training_set, outcome, cfg, folder, log=context.log.info, checkpoints=checkpoints)
         check = score_check(result.out_of_fold["score"].to_numpy())
         if not check.passed:
+            checkpoints.clear()
             yield check
             raise dg.Failure(
                 description=f"{outcome}: the new models' out-of-fold scores are non-finite or constant; the previous models and predictions are kept.",
                 metadata=check.metadata,
             )
         version.write(folder)
+    checkpoints.clear()
     runs = [asdict(r) for r in result.runs]
     seconds = sum(r["seconds"] for r in runs)
     yield dg.MaterializeResult(
@@ -124,6 +133,7 @@ def ordinal_model(context: dg.AssetExecutionContext, config: TrainConfig, settin
             "features_preprocessing": str(provenance.get("preprocessing", "")),
             "features_precision": str(provenance.get("precision", "")),
             "tensorflow_threads": cores,
+            "device": device,
             "training_curves": figure_markdown(_curves(runs, outcome)),
         }
     )

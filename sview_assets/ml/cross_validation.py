@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .fold_checkpoints import FoldCheckpoints
 from .folds import lsoa_folds, validation_split
 from .model_folder import FINAL_MODEL_FILE, OUT_OF_FOLD_FILE, TRAINING_FILE, fold_model_file
 from .ordinal_network import shared_network
@@ -189,12 +191,21 @@ def _held_out(lsoa: np.ndarray, cfg: TrainSettings, seed: int) -> np.ndarray:
     return validation_split(lsoa, cfg.validation_fraction, seed)
 
 
-def train_outcome(path: Path, outcome: str, cfg: TrainSettings, out_dir: Path, log: Callable[[str], None] = print) -> OutcomeTraining:
+def train_outcome(
+    path: Path,
+    outcome: str,
+    cfg: TrainSettings,
+    out_dir: Path,
+    log: Callable[[str], None] = print,
+    checkpoints: FoldCheckpoints | None = None,
+) -> OutcomeTraining:
     """Cross-validate and train ``outcome`` from the training set at ``path``; save models into ``out_dir``.
 
     Writes ``fold_<k>.keras`` for each fold, ``final.keras`` trained on every
     labelled location, ``out_of_fold.csv`` (img_id, pcd, lsoa11, fold, score,
-    true decile) and ``training.json`` (settings and histories).
+    true decile) and ``training.json`` (settings and histories). With ``checkpoints``,
+    folds finished by an earlier, interrupted call are taken from there instead of
+    trained again, and each newly finished fold is added to them.
     """
     import tensorflow as tf
 
@@ -215,10 +226,20 @@ def train_outcome(path: Path, outcome: str, cfg: TrainSettings, out_dir: Path, l
     for fold in range(cfg.folds):
         train_mask = folds != fold
         val_mask = _held_out(lsoa[train_mask], cfg, cfg.seed + 1000 + fold)
+        finished = checkpoints.load(fold) if checkpoints else None
+        if finished:
+            record, scores[~train_mask] = finished
+            run = ModelRun(**record)
+            shutil.copyfile(checkpoints.model_file(fold), out_dir / fold_model_file(fold))
+            runs.append(run)
+            log(f"{outcome}: fold {fold + 1}/{cfg.folds} resumed (trained by an earlier, interrupted run)")
+            continue
         train_rows, val_rows = labelled[train_mask][~val_mask], labelled[train_mask][val_mask]
         model, run = fit_model(path, train_rows, deciles[train_mask][~val_mask], val_rows, deciles[train_mask][val_mask], cfg, cfg.seed + fold, fold)
         scores[~train_mask] = predict_scores(model, path, labelled[~train_mask], cfg.chunk_rows)
         model.save(out_dir / fold_model_file(fold))
+        if checkpoints:
+            checkpoints.save(fold, model, run, scores[~train_mask])
         runs.append(run)
         log(f"{outcome}: fold {fold + 1}/{cfg.folds} trained on {run.train_rows} locations, {run.epochs_run} epochs, {run.samples_per_second:.0f} samples/s")
     val_mask = _held_out(lsoa, cfg, cfg.seed + 999)

@@ -18,6 +18,18 @@ from .threads import available_cores
 from .vgg16 import FEATURE_DIM, IMAGE_SIZE
 
 N_HEADINGS = 4
+_compiled: list = []
+
+
+def compiled_inference(model) -> Callable:
+    """The model's inference as one ``tf.function``, kept for the last model asked for.
+
+    Tracing VGG16 costs seconds; a new ``tf.function`` per call would trace again in every call, so
+    calls that share the model (and batch shape) in one process trace once.
+    """
+    if not _compiled or _compiled[0] is not model:
+        _compiled[:] = [model, tf.function(lambda x: model(x, training=False), reduce_retracing=True)]
+    return _compiled[1]
 
 
 @dataclass
@@ -58,7 +70,7 @@ def extract_features(
     expected = [int(i) for i in img_ids]
     if not expected:
         return ExtractionResult(np.zeros(0, np.int64), np.zeros((0, N_HEADINGS, FEATURE_DIM), np.float32))
-    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    infer = compiled_inference(model)
     ids_out, feats_out = [], []
     done = 0
     for ids, images in location_dataset(expected, paths, cores, locations_per_batch):
