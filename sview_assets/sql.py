@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .settings import SviewSettings
-from .warehouse.duckdb_views import VIEWS_FILE, attach_warehouse, delta_extension_file, sql_string, table_view_statements
+from .warehouse.duckdb_views import attach_warehouse, warehouse_statements
 
 
 def connect(settings: SviewSettings | None = None):
@@ -28,13 +28,8 @@ def connect(settings: SviewSettings | None = None):
 
 
 def shell_setup(settings: SviewSettings) -> str:
-    """The statements the DuckDB shell runs before the user's: load the extension, define the views."""
-    warehouse = settings.warehouse
-    statements = [f"LOAD {sql_string(delta_extension_file())}", *table_view_statements(warehouse)]
-    views_file = warehouse / VIEWS_FILE
-    if views_file.is_file():
-        statements.append(views_file.read_text().strip().rstrip(";"))
-    return ";\n".join(statements) + ";"
+    """The statements the DuckDB shell runs before the user's, as one script."""
+    return ";\n".join(warehouse_statements(settings.warehouse)) + ";"
 
 
 def duckdb_cli() -> Path:

@@ -67,11 +67,17 @@ def table_view_statements(warehouse: Path) -> list[str]:
     return statements
 
 
-def attach_warehouse(connection, warehouse: Path) -> None:
-    """Load the delta extension into ``connection`` and define the warehouse's views (tables, then the summary views)."""
-    connection.execute(f"LOAD {sql_string(delta_extension_file())}")
-    for statement in table_view_statements(Path(warehouse)):
-        connection.execute(statement)
-    views_file = Path(warehouse) / VIEWS_FILE
+def warehouse_statements(warehouse: Path) -> list[str]:
+    """Everything a connection runs to see the warehouse: load the extension, define the tables' views, then the summary views."""
+    warehouse = Path(warehouse)
+    statements = [f"LOAD {sql_string(delta_extension_file())}", *table_view_statements(warehouse)]
+    views_file = warehouse / VIEWS_FILE
     if views_file.is_file():
-        connection.execute(views_file.read_text())
+        statements.append(views_file.read_text().strip().rstrip(";"))
+    return statements
+
+
+def attach_warehouse(connection, warehouse: Path) -> None:
+    """Load the delta extension into ``connection`` and define the warehouse's views."""
+    for statement in warehouse_statements(warehouse):
+        connection.execute(statement)

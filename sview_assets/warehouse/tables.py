@@ -24,13 +24,6 @@ def table_folder(warehouse: Path, table: str) -> Path:
     return Path(warehouse) / SCHEMA / table
 
 
-def history_name(table: str) -> str:
-    """The view holding every kept version of a versioned table (the plain name shows the newest)."""
-    if table not in VERSIONED_TABLES:
-        raise ValueError(f"{table!r} is not a versioned table")
-    return table + HISTORY_SUFFIX
-
-
 def check_model_version(value: str) -> str:
     """``value`` if it has the model-version shape (``YYYYMMDDTHHMMSSZ-<8 hex>``, sortable by time), else a clear error."""
     if not isinstance(value, str) or not _MODEL_VERSION.match(value):
