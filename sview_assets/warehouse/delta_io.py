@@ -57,16 +57,11 @@ def commit_with_retries(write: Callable[[], None], table: str, log) -> int:
             time.sleep(wait)
 
 
-def _plain_frame(obj: pd.DataFrame) -> pd.DataFrame:
-    """The frame with a fresh 0..n-1 index, so that no index column is written to the table."""
-    return obj.reset_index(drop=True)
-
-
 def _single_partition(table_slice: TableSlice) -> tuple[str, str]:
-    """The (column, value) of the one static partition a versioned table is written by."""
+    """The (column, value) of the one static partition a partitioned table is written by."""
     dimensions = table_slice.partition_dimensions or []
     if len(dimensions) != 1 or len(dimensions[0].partitions) != 1:
-        raise ValueError(f"{table_slice.table}: a versioned table is written one partition (one outcome) at a time")
+        raise ValueError(f"{table_slice.table}: a partitioned table is written one partition (one batch or outcome) at a time")
     return dimensions[0].partition_expr, str(dimensions[0].partitions[0])
 
 
@@ -114,8 +109,7 @@ class WarehouseTypeHandler(DeltaLakePandasTypeHandler):
     """pandas frames to Delta tables: one commit per write, bounded retries, kept versions, metadata for the UI."""
 
     def handle_output(self, context: OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection: TableConnection):
-        frame = _plain_frame(obj)
-        data = pa.Table.from_pandas(frame, preserve_index=False)
+        data = pa.Table.from_pandas(obj, preserve_index=False)
         version_column = (context.definition_metadata or {}).get(VERSIONED_METADATA_KEY)
         partition = _single_partition(table_slice) if table_slice.partition_dimensions else None
         uri, options = connection.table_uri, connection.storage_options
@@ -125,7 +119,7 @@ class WarehouseTypeHandler(DeltaLakePandasTypeHandler):
         else:
             if partition is None:
                 raise ValueError(f"{table_slice.table}: a versioned table must be partitioned (by outcome)")
-            new = _single_version(frame, version_column, table_slice.table, partition[1])
+            new = _single_version(obj, version_column, table_slice.table, partition[1])
             kept = int((context.resource_config or {}).get("versions_kept", 3))
             scope = functools.partial(_version_scope, uri, options, partition, version_column, new, kept)
             extra = {version_column: new}
@@ -152,7 +146,7 @@ class WarehouseTypeHandler(DeltaLakePandasTypeHandler):
         columns = dg.TableSchema(columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in data.schema])
         context.add_output_metadata(
             {
-                "rows_written": len(frame),
+                "rows_written": data.num_rows,
                 "delta_table_version": DeltaTable(uri, storage_options=options).version(),
                 "commit_retries": retries,
                 "table_uri": dg.MetadataValue.path(uri),
