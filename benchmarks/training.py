@@ -102,7 +102,7 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from sview_assets.ml.cross_validation import in_memory_dataset, streamed_dataset
+    from sview_assets.ml.cross_validation import in_memory_dataset, noise_scale, streamed_dataset
     from sview_assets.ml.ordinal_network import shared_network
     from sview_assets.ml.presets import PRESETS, TrainSettings
     from sview_assets.ml.streaming import feature_moments
@@ -119,7 +119,8 @@ def main() -> None:
     rows = np.arange(args.rows)
     moments_rows = rng.choice(rows, size=min(args.rows, 20_000), replace=False)
     mean, variance = feature_moments(path, np.sort(moments_rows), floor_fraction=cfg.variance_floor_fraction)
-    network = shared_network(4096, cfg.noise_std, cfg.learning_rate, cfg.z_limit)
+    network = shared_network(4096, cfg.learning_rate, cfg.z_limit)
+    scale = noise_scale(variance, cfg.noise_std)
 
     def measure(dataset, n_rows: int, batch_size: int = cfg.batch_size, most_steps: int | None = None) -> float:
         model = network.reset(mean, variance, seed=0)
@@ -132,17 +133,17 @@ def main() -> None:
         return steps * batch_size / (time.perf_counter() - begin)
 
     gemm = gemm_gflops()
-    streamed = measure(streamed_dataset(path, rows, deciles, cfg, rng, 4096), args.rows)
+    streamed = measure(streamed_dataset(path, rows, deciles, cfg, rng, 4096, scale), args.rows)
     streamed_peak = peak_rss_mb()
     subset = np.sort(rng.choice(rows, size=min(args.subset, args.rows), replace=False))
-    in_memory = measure(in_memory_dataset(path, subset, deciles[subset], cfg, rng, epochs=2), len(subset))
+    in_memory = measure(in_memory_dataset(path, subset, deciles[subset], cfg, rng, scale), len(subset))
     flops = training_flops_per_sample(network.reset(mean, variance, seed=0))
     projection = {}
     for name, preset in PRESETS.items():
         rate = streamed
         if preset.batch_size != cfg.batch_size:
             preset_cfg = TrainSettings(batch_size=preset.batch_size)
-            rate = measure(streamed_dataset(path, rows, deciles, preset_cfg, rng, 4096), args.rows, preset.batch_size, PROJECTION_STEPS)
+            rate = measure(streamed_dataset(path, rows, deciles, preset_cfg, rng, 4096, scale), args.rows, preset.batch_size, PROJECTION_STEPS)
         projection[name] = {
             "batch_size": preset.batch_size,
             "streamed_samples_per_second": round(rate, 1),

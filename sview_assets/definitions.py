@@ -1,4 +1,10 @@
-"""The sview code location: every asset, check, job, sensor and schedule in one place."""
+"""The sview code location: every asset, check, job, sensor and resource in one place.
+
+Stage order is the asset graph's; what runs by itself is each asset's automation condition
+(``conditions.py``) evaluated by the ``sview_automation`` sensor, and the image-batch sensor
+registering new batches (``sensors.py``). Running everything is a backfill of all assets
+("Materialize all"), or ``python -m sview_assets.pipeline``, which materializes the same graph.
+"""
 
 import dagster as dg
 
@@ -8,9 +14,10 @@ from .assets.labels import lsoa_labels, postcode_locations
 from .assets.predictions import location_predictions, lsoa_predictions, model_metrics
 from .assets.training import ordinal_model
 from .assets.views import warehouse_views
-from .automation import JOBS, SCHEDULES, SENSORS
 from .checks import LABEL_CHECKS
+from .jobs import JOBS
 from .resources import Vgg16Resource, warehouse_resources
+from .sensors import SENSORS
 from .settings import SviewSettings
 from .watchdog import run_watchdog
 
@@ -44,7 +51,6 @@ def build_definitions(settings: SviewSettings | None = None, vgg16: Vgg16Resourc
         asset_checks=LABEL_CHECKS,
         jobs=JOBS,
         sensors=[*SENSORS, run_watchdog],
-        schedules=SCHEDULES,
         executor=EXECUTOR,
         resources={"settings": settings, "vgg16": vgg16 or Vgg16Resource.from_env(), **warehouse_resources(settings)},
     )

@@ -220,14 +220,16 @@ class HeldReader:
         return json.loads(output.splitlines()[-1])
 
 
-def test_definitions_load_with_every_job_sensor_and_schedule(tmp_path):
+def test_definitions_load_with_every_job_and_sensor_and_an_automation_condition_on_every_derived_asset(tmp_path):
     defs = build_definitions(SviewSettings(data_root=str(tmp_path), city="x"))
-    for job in ("labels_job", "image_features_job", "training_set_job", "retrain_outcome", "views_job", "whole_pipeline"):
+    for job in ("labels_job", "image_features_job", "training_set_job", "retrain_outcome", "views_job"):
         assert defs.resolve_job_def(job) is not None
     assert {s.name for s in defs.sensors} == {"image_batch_sensor", "sview_automation", "run_watchdog"}
-    assert {s.name for s in defs.schedules} == {"stale_training_set_schedule", "stale_outcomes_schedule"}
+    assert not list(defs.schedules or [])
     graph = defs.resolve_asset_graph()
     assert len(list(graph.get_all_asset_keys())) == 10
+    without_condition = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).automation_condition is None}
+    assert without_condition == {"image_manifest", "vgg16_features"}, "image batches are the sensor's; every other asset keeps itself up to date"
 
 
 def test_city_names_cannot_escape_the_data_root(tmp_path):

@@ -1,22 +1,25 @@
-"""The image-batch sensor and the stale-outcome schedule, evaluated against a real instance."""
+"""The image-batch sensor and the assets' automation conditions, evaluated against a real instance."""
 
 import datetime
 import os
 import shutil
+import zipfile
 
 import dagster as dg
 
-from sview_assets.automation import image_batch_sensor, stale_outcomes_schedule
+from sview_assets.definitions import ASSETS
 from sview_assets.demo.geography import CitySpec
 from sview_assets.outcomes import OUTCOME_KEYS
 from sview_assets.resources import Vgg16Resource
-from sview_assets.staleness import stale_outcomes
+from sview_assets.sensors import image_batch_sensor
+from sview_assets.sources.images import find_batches
+from sview_assets.staleness import BatchScan, scan_batches
 
 RANDOM_SEED_0 = Vgg16Resource(weights_file="", random_seed=0)
 
 
-def evaluate_sensor(instance, settings, vgg16=RANDOM_SEED_0):
-    context = dg.build_sensor_context(instance=instance, resources={"settings": settings, "vgg16": vgg16})
+def evaluate_sensor(instance, settings, vgg16=RANDOM_SEED_0, cursor=None):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"settings": settings, "vgg16": vgg16})
     return image_batch_sensor(context)
 
 
@@ -27,18 +30,65 @@ def test_sensor_registers_new_batches_and_requests_their_features(tiny_city):
     assert result.dynamic_partitions_requests[0].partition_keys == ["batch_000", "batch_001"]
     keys = {r.run_key for r in result.run_requests}
     instance.add_dynamic_partitions("image_batch", ["batch_000", "batch_001"])
-    again = evaluate_sensor(instance, tiny_city)
+    again = evaluate_sensor(instance, tiny_city, cursor=result.cursor)
     assert not again.dynamic_partitions_requests
     assert {r.run_key for r in again.run_requests} == keys  # same run keys: Dagster launches each only once
 
     archive = tiny_city.paths.raw_images / "batch_001.zip"
     os.utime(archive, ns=(archive.stat().st_atime_ns, archive.stat().st_mtime_ns + 10**9))
-    changed = evaluate_sensor(instance, tiny_city)
+    changed = evaluate_sensor(instance, tiny_city, cursor=again.cursor)
     new_keys = {r.run_key for r in changed.run_requests} - keys
     assert len(new_keys) == 1 and next(iter(new_keys)).startswith("batch_001:")
 
     shutil.copy(archive, tiny_city.paths.raw_images / "batch_002.zip")
-    assert evaluate_sensor(instance, tiny_city).dynamic_partitions_requests[0].partition_keys == ["batch_002"]
+    assert evaluate_sensor(instance, tiny_city, cursor=changed.cursor).dynamic_partitions_requests[0].partition_keys == ["batch_002"]
+
+
+def test_a_removed_batch_is_unregistered_and_the_training_set_rebuilt_once(tiny_city):
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("image_batch", ["batch_000", "batch_001"])
+    first = evaluate_sensor(instance, tiny_city)
+    (tiny_city.paths.raw_images / "batch_001.zip").unlink()
+    removed = evaluate_sensor(instance, tiny_city, cursor=first.cursor)
+    [delete] = removed.dynamic_partitions_requests
+    assert isinstance(delete, dg.DeleteDynamicPartitionsRequest) and delete.partition_keys == ["batch_001"]
+    assert [(r.job_name, r.partition_key) for r in removed.run_requests] == [("image_features_job", "batch_000"), ("training_set_job", None)]
+    instance.delete_dynamic_partition("image_batch", "batch_001")
+    after = evaluate_sensor(instance, tiny_city, cursor=removed.cursor)
+    assert not after.dynamic_partitions_requests and [r.job_name for r in after.run_requests] == ["image_features_job"]
+
+
+def folder_batch(settings, name: str):
+    """Unpack batch_000's archive into a folder batch ``name`` under raw/images/."""
+    folder = settings.paths.raw_images / name
+    with zipfile.ZipFile(settings.paths.raw_images / "batch_000.zip") as archive:
+        archive.extractall(folder)
+    return folder
+
+
+def test_a_scan_fingerprints_only_what_moved_and_finds_an_in_place_edit_in_turn(tiny_city):
+    folders = [folder_batch(tiny_city, f"folder_{i}") for i in range(3)]
+    first = scan_batches(find_batches(tiny_city.paths.raw_images))
+    assert set(first.fingerprinted) == {"batch_000", "batch_001", "folder_0", "folder_1", "folder_2"}
+
+    quiet = scan_batches(find_batches(tiny_city.paths.raw_images), first, full_check_seconds=0)
+    assert quiet.fingerprints == first.fingerprints and quiet.fingerprinted == ()
+
+    (folders[1] / "extra_note.txt").write_text("added")
+    added = scan_batches(find_batches(tiny_city.paths.raw_images), quiet, full_check_seconds=0)
+    assert added.fingerprinted == ("folder_1",) and added.fingerprints["folder_1"] != quiet.fingerprints["folder_1"]
+
+    image = sorted(folders[2].glob("*_a.png"))[0]
+    folder_time = folders[2].stat().st_mtime_ns
+    image.write_bytes(image.read_bytes() + b"\0")
+    os.utime(folders[2], ns=(folder_time, folder_time))
+    scan, ticks = added, 0
+    while scan.fingerprints["folder_2"] == added.fingerprints["folder_2"]:
+        scan, ticks = scan_batches(find_batches(tiny_city.paths.raw_images), scan, full_check_seconds=0), ticks + 1
+        assert ticks <= 5, "one unchanged batch is fingerprinted per tick: five batches, five ticks at most"
+    assert scan.fingerprinted == ("folder_2",)
+    assert BatchScan.from_cursor(scan.to_cursor()) == BatchScan(scan.fingerprints, scan.signatures, scan.rotation)
+    assert BatchScan.from_cursor("not json") is None
 
 
 def test_batches_with_current_features_are_not_requested_until_the_weights_change(built_city):
@@ -50,21 +100,9 @@ def test_batches_with_current_features_are_not_requested_until_the_weights_chang
     assert len({r.run_key for r in requests}) == 2
 
 
-def test_schedule_requests_stale_outcomes_only(built_city):
-    settings, defs, instance = built_city
-    outcomes = instance.get_dynamic_partitions("outcome")
-    assert sorted(outcomes) == sorted(OUTCOME_KEYS), "the demo city's files provide every registered outcome"
-    stale_before = set(stale_outcomes(instance, outcomes))
-    run_config = {"ops": {"ordinal_model": {"config": {"epochs": 1, "folds": 2, "patience": 1}}}}
-    assert defs.resolve_job_def("retrain_outcome").execute_in_process(instance=instance, partition_key="crime", run_config=run_config).success
-    assert "crime" in stale_before and "crime" not in stale_outcomes(instance, outcomes)
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.datetime(2026, 11, 22, 3, 0))
-    requested = {r.partition_key for r in stale_outcomes_schedule(context)}
-    assert "crime" not in requested and requested <= set(OUTCOME_KEYS) and "housing_services" in requested
-
-
-def test_declarative_automation_moves_one_stage_at_a_time(tmp_path, random_vgg16):
-    """New features request one training-set run; once it exists, each outcome's chain once; nothing twice."""
+def test_declarative_automation_moves_one_stage_at_a_time_and_retries_a_failure_at_night(tmp_path, random_vgg16):
+    """Labels first; new features request one training-set run; then each outcome's chain once; the views
+    once some metrics exist; nothing twice; a failed outcome once more after the nightly tick."""
     from sview_assets.definitions import build_definitions
 
     from .conftest import TINY_CITY, make_city
@@ -72,14 +110,16 @@ def test_declarative_automation_moves_one_stage_at_a_time(tmp_path, random_vgg16
     settings = make_city(tmp_path, CitySpec(**{**TINY_CITY.__dict__, "batch_size": 60}), city="auto")
     defs = build_definitions(settings, random_vgg16)
     instance = dg.DagsterInstance.ephemeral()
+    day = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.timezone.utc)
 
-    def evaluate(cursor):
-        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    def evaluate(cursor, at=day):
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor, evaluation_time=at)
         requested = {key: result.get_num_requested(dg.AssetKey(key)) for key in ASSET_NAMES}
         return result, {k: v for k, v in requested.items() if v}
 
     result, requested = evaluate(None)
-    assert requested == {}
+    assert requested == {"postcode_locations": 1, "lsoa_labels": 1}
+    assert evaluate(result.cursor)[1] == {}
     assert defs.resolve_job_def("labels_job").execute_in_process(instance=instance).success
     instance.add_dynamic_partitions("image_batch", ["batch_000"])
     assert defs.resolve_job_def("image_features_job").execute_in_process(instance=instance, partition_key="batch_000").success
@@ -92,21 +132,23 @@ def test_declarative_automation_moves_one_stage_at_a_time(tmp_path, random_vgg16
     assert defs.resolve_job_def("training_set_job").execute_in_process(instance=instance).success
     result, requested = evaluate(result.cursor)
     # Each outcome's chain is requested together (one run per outcome partition); the views wait
-    # until the metrics exist.
+    # until some metrics exist.
     chain = ("ordinal_model", "location_predictions", "lsoa_predictions", "model_metrics")
     assert requested == {key: len(OUTCOME_KEYS) for key in chain}
     assert evaluate(result.cursor)[1] == {}
 
+    tiny = {"epochs": 1, "folds": 2, "patience": 1, "batch_size": 16}
+    retrain = defs.resolve_job_def("retrain_outcome")
+    assert retrain.execute_in_process(instance=instance, partition_key="income", run_config={"ops": {"ordinal_model": {"config": tiny}}}).success
+    broken = {"ops": {"ordinal_model": {"config": {**tiny, "learning_rate": 1e30}}}}
+    assert not retrain.execute_in_process(instance=instance, partition_key="crime", run_config=broken, raise_on_error=False).success
+    result, requested = evaluate(result.cursor)
+    assert requested == {"warehouse_views": 1}, "the views refresh although crime failed and the other outcomes never ran"
+    assert evaluate(result.cursor)[1] == {}
 
-ASSET_NAMES = (
-    "postcode_locations",
-    "lsoa_labels",
-    "image_manifest",
-    "vgg16_features",
-    "training_set",
-    "ordinal_model",
-    "location_predictions",
-    "lsoa_predictions",
-    "model_metrics",
-    "warehouse_views",
-)
+    result, requested = evaluate(result.cursor, at=day + datetime.timedelta(hours=15))
+    assert requested == {key: 1 for key in chain}, "after 02:00 the failed outcome, and only it, is retried"
+    assert evaluate(result.cursor, at=day + datetime.timedelta(hours=15, minutes=1))[1] == {}
+
+
+ASSET_NAMES = tuple(key.to_user_string() for asset in ASSETS for key in asset.keys)

@@ -1,4 +1,4 @@
-"""Slow end-to-end cases: the real webserver driven over GraphQL, and concurrent runs on one DuckDB file."""
+"""Slow end-to-end cases: the real webserver and daemon driven over GraphQL, and the CLI on a city of its own."""
 
 import json
 import os
@@ -16,6 +16,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from sview_assets.definitions import ASSETS
+from sview_assets.demo.geography import CitySpec
 from sview_assets.settings import PROJECT_ROOT
 from sview_assets.sql import connect
 
@@ -34,7 +36,7 @@ def free_port() -> int:
 def city_environment(settings, dagster_home: Path) -> dict:
     dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copy(PROJECT_ROOT / "instance" / "dagster.yaml", dagster_home / "dagster.yaml")
-    return {**os.environ, "SVIEW_DATA_ROOT": settings.data_root, "SVIEW_CITY": settings.city, "DAGSTER_HOME": str(dagster_home), "SVIEW_TF_THREADS": "1"}
+    return {**os.environ, "SVIEW_DATA_ROOT": settings.data_root, "SVIEW_CITY": settings.city, "DAGSTER_HOME": str(dagster_home)}
 
 
 def wait_for_server(port: int, process: subprocess.Popen, timeout: float = 180) -> None:
@@ -109,7 +111,7 @@ def killed_run_unblocks_the_queue(client, dagster_home: str) -> None:
         while (worker := run_worker_pid(instance, victim)) is None and time.monotonic() < deadline:
             time.sleep(0.5)
         assert worker is not None, "the run to kill never started"
-        waiting = client.submit_job_execution("labels_job")
+        waiting = client.submit_job_execution("views_job")
         os.kill(worker[0], signal.SIGKILL)
         killed_at = time.monotonic()
         assert wait_for_run_end(client, victim, 120) == dg.DagsterRunStatus.FAILURE
@@ -117,62 +119,175 @@ def killed_run_unblocks_the_queue(client, dagster_home: str) -> None:
         assert wait_for_run_end(client, waiting, 180) == dg.DagsterRunStatus.SUCCESS
 
 
-def test_whole_pipeline_through_graphql_behind_the_guard(tmp_path):
+E2E_CITY = CitySpec(n_lsoas=20, n_locations=42, seed=3, batch_size=14, image_width=160, image_height=120)
+E2E_OUTCOMES = ["mean_income", "median_income"]
+LOCATION = {"repositoryLocationName": "sview", "repositoryName": "__repository__"}
+ALL_ASSETS = tuple(key.to_user_string() for asset in ASSETS for key in asset.keys)
+BY_BATCH = {"image_manifest", "vgg16_features"}
+BY_OUTCOME = {"ordinal_model", "location_predictions", "lsoa_predictions", "model_metrics"}
+FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+
+
+def graphql(port: int, query: str, **variables) -> dict:
+    """POST one GraphQL request to the guarded UI, as the UI's own page does; the ``data`` of the answer."""
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer = json.loads(response.read())
+    assert "errors" not in answer, answer
+    return answer["data"]
+
+
+def materializations_by_run(instance, run_ids: set[str]) -> dict[tuple[str, str | None], int]:
+    """(asset, partition) -> how many times the runs ``run_ids`` materialized it."""
+    counts: dict[tuple[str, str | None], int] = {}
+    for name in ALL_ASSETS:
+        for record in instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(name)), limit=10_000).records:
+            if record.run_id in run_ids:
+                key = (name, record.partition_key)
+                counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def expected_once(batches: list[str], outcomes: list[str], names=ALL_ASSETS) -> dict[tuple[str, str | None], int]:
+    """Every asset of ``names`` once: per batch, per outcome, or once."""
+    keys = []
+    for name in names:
+        partitions = batches if name in BY_BATCH else outcomes if name in BY_OUTCOME else [None]
+        keys += [(name, p) for p in partitions]
+    return {key: 1 for key in keys}
+
+
+def wait_until_idle(instance, timeout: float, since_run_ids: set[str] = frozenset()) -> list:
+    """Wait until no run is queued or running (at least one new run having finished); return the new runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = [r for r in instance.get_runs() if r.run_id not in since_run_ids]
+        if runs and all(r.status in FINISHED for r in runs):
+            return runs
+        time.sleep(3)
+    raise TimeoutError(f"runs still going after {timeout:.0f} s: {[(r.job_name, r.status) for r in instance.get_runs()][:10]}")
+
+
+@pytest.fixture(scope="module")
+def served_city(tmp_path_factory):
+    """A tiny city with two outcomes behind the guarded UI and daemon, materialized by a "Materialize all" backfill.
+
+    Its third image batch is held back, for the automation test to drop in.
+    """
     from dagster_graphql import DagsterGraphQLClient
 
-    settings = make_city(tmp_path / "data", city="e2e")
-    env = city_environment(settings, tmp_path / "dagster_home")
+    from sview_assets.sources.files import DEFAULT_SOURCE_FILES
+
+    root = tmp_path_factory.mktemp("served")
+    settings = make_city(root / "data", E2E_CITY, city="served")
+    for source in ("iod", "census", "extra"):
+        (settings.paths.raw / DEFAULT_SOURCE_FILES[source]).unlink()
+    held = root / "batch_002.zip"
+    shutil.move(settings.paths.raw_images / "batch_002.zip", held)
+    env = {**city_environment(settings, root / "dagster_home"), "SVIEW_SENSOR_INTERVAL_SECONDS": "5"}
     port = free_port()
+    log = root / "dagster_dev.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "sview_assets.ui", "--port", str(port)],
-        cwd=tmp_path,
+        cwd=root,
         env=env,
-        stdout=open(tmp_path / "dagster_dev.log", "w"),
+        stdout=open(log, "w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
         wait_for_server(port, server)
-        assert guard_refusals(port) == {"ui_page": 200, "post_query_local": 200, "get_mutation": 405, "post_from_other_site": 403, "rebound_host": 403}
-        assert websocket_acknowledged(port, f"http://127.0.0.1:{port}")
-        assert not websocket_acknowledged(port, "https://evil.example")
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)
-        run_config = {"ops": {"materialize_city": {"config": {"outcomes": ["income", "control"], "train": TINY_TRAIN}}}}
-        run_id = client.submit_job_execution("whole_pipeline", run_config=run_config)
-        assert wait_for_run_end(client, run_id, 480) == dg.DagsterRunStatus.SUCCESS, (tmp_path / "dagster_dev.log").read_text()[-4000:]
-        killed_run_unblocks_the_queue(client, env["DAGSTER_HOME"])
+        labels = client.submit_job_execution("labels_job")
+        assert wait_for_run_end(client, labels, 180) == dg.DagsterRunStatus.SUCCESS, log.read_text()[-4000:]
+        for batch in ("batch_000", "batch_001"):
+            added = graphql(
+                port,
+                'mutation($r: RepositorySelector!, $k: String!) { addDynamicPartition(repositorySelector: $r, partitionsDefName: "image_batch", partitionKey: $k) { __typename } }',
+                r=LOCATION,
+                k=batch,
+            )
+            assert added["addDynamicPartition"]["__typename"] == "AddDynamicPartitionSuccess"
+        launched = graphql(
+            port,
+            "mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) { __typename ... on LaunchBackfillSuccess { backfillId } } }",
+            p={"assetSelection": [{"path": [name]} for name in ALL_ASSETS], "allPartitions": True, "title": "Materialize all"},
+        )["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        backfill_id = launched["backfillId"]
+        deadline, status = time.monotonic() + 600, None
+        while time.monotonic() < deadline:
+            status = graphql(port, "query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } } }", id=backfill_id)
+            status = status["partitionBackfillOrError"]["status"]
+            if status not in ("REQUESTED", "CANCELING", "FAILING"):
+                break
+            time.sleep(3)
+        yield {"settings": settings, "env": env, "port": port, "client": client, "held": held, "log": log, "backfill": (backfill_id, status)}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
 
+
+def test_materialize_all_through_graphql_behind_the_guard_materializes_every_asset_and_partition_once(served_city):
+    port, settings = served_city["port"], served_city["settings"]
+    assert guard_refusals(port) == {"ui_page": 200, "post_query_local": 200, "get_mutation": 405, "post_from_other_site": 403, "rebound_host": 403}
+    assert websocket_acknowledged(port, f"http://127.0.0.1:{port}")
+    assert not websocket_acknowledged(port, "https://evil.example")
+    backfill_id, status = served_city["backfill"]
+    assert status in ("COMPLETED", "COMPLETED_SUCCESS"), served_city["log"].read_text()[-4000:]
+    with dg.DagsterInstance.from_config(served_city["env"]["DAGSTER_HOME"]) as instance:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+        assert runs and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
+        # One run per partition: labels, each batch, the training set, each outcome's chain, the views.
+        assert len(runs) == 1 + 2 + 1 + len(E2E_OUTCOMES) + 1
+        assert materializations_by_run(instance, {r.run_id for r in runs}) == expected_once(["batch_000", "batch_001"], E2E_OUTCOMES)
     with connect(settings) as connection:
         summary = connection.execute("SELECT outcome, method, n_lsoas FROM metrics_summary ORDER BY outcome, method").fetchall()
-        locations = connection.execute("SELECT outcome, count(*) FROM location_predictions GROUP BY outcome ORDER BY outcome").fetchall()
-        labels = connection.execute("SELECT count(DISTINCT outcome), count(*) FROM lsoa_labels").fetchone()
-    assert summary == [("control", "decile_mean", 20), ("control", "score_mean", 20), ("income", "decile_mean", 20), ("income", "score_mean", 20)]
-    assert locations == [("control", 60), ("income", 60)]
-    assert labels == (14, 14 * 20)
+        lsoas = connection.execute("SELECT count(DISTINCT lsoa11) FROM location_predictions").fetchone()[0]
+    assert summary == [(o, m, lsoas) for o in E2E_OUTCOMES for m in ("decile_mean", "score_mean")] and lsoas >= 10
 
 
-def test_concurrent_outcome_runs_share_the_warehouse_without_lock_errors(built_city, tmp_path):
-    settings, _, _ = built_city
-    env = city_environment(settings, tmp_path / "dagster_home")
-    outcomes = ["health", "unemployment", "mean_income"]
-    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        # Create the instance's databases once, before three processes open them, with the city's
-        # outcome partitions (lsoa_labels registers them in a normal run).
-        instance.add_dynamic_partitions("outcome", outcomes)
-    code = "import sys; from sview_assets_tests.helpers import run_outcome_with_multiprocess_executor as run; run(sys.argv[1])"
-    processes = [
-        subprocess.Popen([sys.executable, "-c", code, outcome], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for outcome in outcomes
-    ]
-    outputs = [p.communicate(timeout=540)[0] for p in processes]
-    for process, output in zip(processes, outputs):
-        assert process.returncode == 0, output[-4000:]
+def test_automation_with_the_real_daemon_carries_a_new_batch_to_the_views_once(served_city):
+    port, client, settings = served_city["port"], served_city["client"], served_city["settings"]
+    dagster_home = served_city["env"]["DAGSTER_HOME"]
+    sensors = {}
+    for name in ("image_batch_sensor", "sview_automation"):
+        started = graphql(
+            port,
+            "mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { __typename ... on Sensor { sensorState { status } } } }",
+            s={**LOCATION, "sensorName": name},
+        )["startSensor"]
+        assert started["__typename"] == "Sensor" and started["sensorState"]["status"] == "RUNNING", started
+        sensors[name] = {**LOCATION, "sensorName": name}
+
+    def ticks(name: str) -> int:
+        query = "query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { ... on Sensor { sensorState { ticks(limit: 100) { status } } } } }"
+        return len(graphql(port, query, s=sensors[name])["sensorOrError"]["sensorState"]["ticks"])
+
+    with dg.DagsterInstance.from_config(dagster_home) as instance:
+        deadline = time.monotonic() + 120
+        while min(ticks(n) for n in sensors) < 2 and time.monotonic() < deadline:
+            time.sleep(2)
+        assert min(ticks(n) for n in sensors) >= 2, "the sensors did not tick"
+        before = {r.run_id for r in instance.get_runs()}
+        time.sleep(6)
+        assert {r.run_id for r in instance.get_runs()} == before, "switching automation on must not re-run a city that is up to date"
+
+        shutil.move(served_city["held"], settings.paths.raw_images / "batch_002.zip")
+        new_runs = wait_until_idle(instance, 480, before)
+        time.sleep(12)  # two more ticks of each sensor: nothing else may start
+        new_runs = [r for r in instance.get_runs() if r.run_id not in before]
+        assert {r.status for r in new_runs} == {dg.DagsterRunStatus.SUCCESS}, [(r.job_name, r.status) for r in new_runs]
+        assert "batch_002" in instance.get_dynamic_partitions("image_batch")
+        after_batch = expected_once(["batch_002"], E2E_OUTCOMES, [n for n in ALL_ASSETS if n not in ("postcode_locations", "lsoa_labels")])
+        assert materializations_by_run(instance, {r.run_id for r in new_runs}) == after_batch
+        # The features run, the training set, one run per outcome chain, the views.
+        assert len(new_runs) == 1 + 1 + len(E2E_OUTCOMES) + 1
     with connect(settings) as connection:
-        rows = dict(connection.execute("SELECT outcome, count(*) FROM model_metrics GROUP BY outcome").fetchall())
-    assert all(rows.get(o) == 2 for o in outcomes)
+        rows = connection.execute("SELECT outcome, count(*) FROM location_predictions GROUP BY outcome ORDER BY outcome").fetchall()
+    assert rows == [(o, E2E_CITY.n_locations) for o in E2E_OUTCOMES]
+    killed_run_unblocks_the_queue(client, dagster_home)
 
 
 def test_cli_trains_exactly_the_outcomes_a_city_without_income_and_extras_has(tmp_path):
@@ -183,7 +298,7 @@ def test_cli_trains_exactly_the_outcomes_a_city_without_income_and_extras_has(tm
     for source in ("income", "extra"):
         (settings.paths.raw / DEFAULT_SOURCE_FILES[source]).unlink()
     env = city_environment(settings, tmp_path / "dagster_home")
-    command = [sys.executable, "-m", "sview_assets.pipeline", "--epochs", "2", "--patience", "2", "--folds", "3"]
+    command = [sys.executable, "-m", "sview_assets.pipeline", "--epochs", "1", "--patience", "1", "--folds", "2"]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     expected = {o.key for o in OUTCOMES if o.source in (IOD, CENSUS)}
@@ -193,3 +308,8 @@ def test_cli_trains_exactly_the_outcomes_a_city_without_income_and_extras_has(tm
     assert trained == expected and len(expected) == 11
     assert set(wide_columns) == expected | {"lsoa11"}
     assert all(f"(`{key}`)" in done.stdout for key in expected) and "`mean_income`" not in done.stdout
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        runs = instance.get_runs()
+        # The graph's stages: labels, each batch, the training set, each outcome's chain, the views.
+        assert len(runs) == 1 + 2 + 1 + 11 + 1 and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
+        assert materializations_by_run(instance, {r.run_id for r in runs}) == expected_once(["batch_000", "batch_001"], sorted(expected))

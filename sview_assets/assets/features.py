@@ -5,6 +5,7 @@ import time
 import dagster as dg
 import pandas as pd
 
+from ..conditions import keep_up_to_date
 from ..ml.feature_store import ExtractorRecipe, FeatureProvenance, write_feature_file
 from ..ml.training_set import build_training_set
 from ..ml.vgg16 import MODEL_DESCRIPTION, PREPROCESSING_VERSION
@@ -139,7 +140,7 @@ def _manifest_fingerprint(settings: SviewSettings, batch: str, manifest: pd.Data
     group_name=GROUP,
     deps=[vgg16_features],
     kinds={"hdf5"},
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=keep_up_to_date(),
     check_specs=[
         dg.AssetCheckSpec(
             TRAINING_SET_ALIGNED, asset="training_set", blocking=True, description="Rows are unique img_ids whose LSOA and deciles match lsoa_labels."
@@ -166,7 +167,7 @@ def training_set(
     removed = sorted(registered - {b.key for b in on_disk})
     if removed:
         context.log.warning(f"{len(removed)} registered batch(es) are no longer under {settings.paths.raw_images} and are left out: {removed[:10]}")
-    inventory = inventory_features(settings, on_disk, vgg16.recipe())
+    inventory = inventory_features(settings, {b.key: b.fingerprint() for b in on_disk}, vgg16.recipe())
     missing = inventory.missing
     if inventory.stale:
         listing = "; ".join(f"{b}: {', '.join(r)}" for b, r in sorted(inventory.stale.items()))

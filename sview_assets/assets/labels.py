@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from ..conditions import start_a_new_city
 from ..metadata import preview
 from ..outcomes import CENSUS, EXTRA, INCOME, IOD
 from ..partitions import sync_outcome_partitions
@@ -30,7 +31,7 @@ class LabelSourcesConfig(dg.Config):
     extra_file: str = Field(default=DEFAULT_SOURCE_FILES[EXTRA], description="Extra outcomes CSV under raw/ (lsoa11 plus one column per extra outcome).")
 
 
-@dg.asset(group_name=GROUP, kinds={"deltalake", "pandas"})
+@dg.asset(group_name=GROUP, kinds={"deltalake", "pandas"}, automation_condition=start_a_new_city())
 def postcode_locations(context: dg.AssetExecutionContext, config: PostcodeConfig, settings: SviewSettings) -> pd.DataFrame:
     """One row per image location (img_id) with its postcode, output area, LSOA, MSOA and coordinates.
 
@@ -55,7 +56,7 @@ def postcode_locations(context: dg.AssetExecutionContext, config: PostcodeConfig
     return frame
 
 
-@dg.asset(group_name=GROUP, kinds={"deltalake", "pandas"})
+@dg.asset(group_name=GROUP, kinds={"deltalake", "pandas"}, automation_condition=start_a_new_city())
 def lsoa_labels(
     context: dg.AssetExecutionContext,
     config: LabelSourcesConfig,

@@ -7,6 +7,7 @@ versions of each outcome (the `_history` views) and shows the newest under the t
 import dagster as dg
 import pandas as pd
 
+from ..conditions import keep_up_to_date
 from ..metadata import figure_markdown, preview
 from ..ml.aggregate import METHODS, aggregate_lsoas
 from ..ml.metrics import confusion_matrix, decile_metrics
@@ -22,7 +23,7 @@ from .training import ordinal_model, read_out_of_fold
 GROUP = "predictions"
 OUTCOME_PARTITION = {"partition_expr": "outcome", VERSIONED_METADATA_KEY: VERSION_COLUMN}
 KINDS = {"deltalake", "pandas"}
-EAGER = dg.AutomationCondition.eager()
+EAGER = keep_up_to_date()
 
 
 @dg.asset(
@@ -76,7 +77,14 @@ def lsoa_predictions(context: dg.AssetExecutionContext, location_predictions: pd
     return frame
 
 
-@dg.asset(group_name=GROUP, partitions_def=outcome_partitions, metadata=OUTCOME_PARTITION, kinds=KINDS, automation_condition=EAGER)
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=outcome_partitions,
+    metadata=OUTCOME_PARTITION,
+    kinds=KINDS,
+    # The locations only place the map; a change of them reaches the metrics again through the models.
+    automation_condition=keep_up_to_date(ignore=dg.AssetSelection.assets("postcode_locations")),
+)
 def model_metrics(context: dg.AssetExecutionContext, settings: SviewSettings, lsoa_predictions: pd.DataFrame, postcode_locations: pd.DataFrame) -> pd.DataFrame:
     """LSOA-level agreement of predicted and true deciles, per aggregation method.
 

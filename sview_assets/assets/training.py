@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from ..conditions import keep_up_to_date
 from ..metadata import figure_markdown
 from ..ml.model_folder import OUT_OF_FOLD_FILE
 from ..ml.model_version import ModelVersion
@@ -65,7 +66,7 @@ def score_check(scores: np.ndarray) -> dg.AssetCheckResult:
     partitions_def=outcome_partitions,
     deps=[training_set],
     kinds={"keras", "tensorflow"},
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=keep_up_to_date(),
     op_tags=TENSORFLOW_TAG,
     check_specs=[
         dg.AssetCheckSpec(

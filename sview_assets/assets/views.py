@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ..conditions import keep_up_to_date
 from ..files import atomic_path
 from ..outcomes import OUTCOME_KEYS
 from ..resources import WarehouseSQL
@@ -46,7 +47,13 @@ ORDER BY lsoa11""",
     ]
 
 
-@dg.asset(group_name=GROUP, deps=[model_metrics, lsoa_predictions], kinds={"duckdb", "sql"}, automation_condition=dg.AutomationCondition.eager())
+@dg.asset(
+    group_name=GROUP,
+    deps=[model_metrics, lsoa_predictions],
+    kinds={"duckdb", "sql"},
+    # An outcome whose model failed leaves its partitions missing; the views of the others still refresh.
+    automation_condition=keep_up_to_date(wait_for_every_input=False),
+)
 def warehouse_views(duckdb: WarehouseSQL, settings: SviewSettings) -> dg.MaterializeResult:
     """Views `metrics_summary` (one row per outcome and method) and `lsoa_predictions_wide`
     (one row per LSOA, one predicted-decile column per outcome, `score_mean` method).

@@ -17,10 +17,10 @@ LONG_STEP = 0.015
 class CitySpec:
     """Size and seed of a demo city."""
 
-    n_lsoas: int = 100
-    n_locations: int = 500
+    n_lsoas: int = 60
+    n_locations: int = 150
     seed: int = 7
-    batch_size: int = 100
+    batch_size: int = 50
     image_width: int = 320
     image_height: int = 240
 

@@ -60,34 +60,55 @@ def fits_in_memory(n_rows: int, budget_mb: float, dim: int = 4096) -> bool:
     return n_rows * 4 * dim * 4 <= budget_mb * 2**20
 
 
-def in_memory_dataset(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: TrainSettings, rng: np.random.Generator, epochs: int):
-    """Mini-batches gathered inside the TensorFlow graph from features held in RAM.
+def noise_scale(variance: np.ndarray, noise_std: float) -> np.ndarray | None:
+    """Per raw feature, the std of noise that is ``noise_std`` in standardised units (None: no noise)."""
+    return (noise_std * np.sqrt(variance)).astype(np.float32) if noise_std > 0 else None
 
-    The class-balanced, shuffled row order of every epoch is drawn up front
-    (plus one spare epoch so Keras never runs short), so no Python runs per step.
+
+def with_noise(batches, scale: np.ndarray | None, rng: np.random.Generator):
+    """The (features, labels) batches with Gaussian noise of std ``scale`` per feature added to the features.
+
+    ``scale = noise_std * sqrt(variance)`` makes it noise of std ``noise_std`` on the standardised
+    features the network sees, added in NumPy (several times cheaper than TensorFlow's sampler on a
+    CPU) while the previous step trains.
     """
-    import tensorflow as tf
+    for x, y in batches:
+        if scale is not None:
+            x = x + rng.standard_normal(x.shape, dtype=np.float32) * scale
+        yield x, y
 
+
+def in_memory_dataset(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: TrainSettings, rng: np.random.Generator, scale: np.ndarray | None):
+    """Endless class-balanced, shuffled mini-batches of features held in RAM, with training noise.
+
+    Each pass samples every row Poisson(balanced rate) times, in a new random order; batches run on
+    from one pass into the next, so a set smaller than a batch still fills whole batches.
+    """
     order = np.argsort(rows)
-    features = tf.constant(read_rows(path, rows[order], cfg.chunk_rows))
-    labels = tf.constant(deciles[order].astype(np.int32))
-    epochs_of_rows = [rng.permutation(np.repeat(np.arange(len(rows)), balanced_multiplicity(deciles[order], rng))) for _ in range(epochs + 1)]
-    index = np.concatenate(epochs_of_rows)
-    minimum = (epochs + 1) * int(np.ceil(len(rows) / cfg.batch_size)) * cfg.batch_size
-    if len(index) < minimum:
-        index = np.concatenate([index, rng.integers(0, len(rows), minimum - len(index))])
-    dataset = tf.data.Dataset.from_tensor_slices(index).batch(cfg.batch_size)
-    return dataset.map(lambda i: (tf.gather(features, i), tf.gather(labels, i))).prefetch(2)
+    features = read_rows(path, rows[order], cfg.chunk_rows)
+    labels = deciles[order].astype(np.int32)
+    noise_rng = np.random.default_rng(rng.integers(2**63))
+
+    def batches():
+        pending = np.zeros(0, dtype=np.int64)
+        while True:
+            while len(pending) < cfg.batch_size:
+                pending = np.concatenate([pending, rng.permutation(np.repeat(np.arange(len(rows)), balanced_multiplicity(labels, rng)))])
+            picked, pending = pending[: cfg.batch_size], pending[cfg.batch_size :]
+            yield features[picked], labels[picked]
+
+    return _dataset(lambda: with_noise(batches(), scale, noise_rng), True, features.shape[-1])
 
 
-def streamed_dataset(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: TrainSettings, rng: np.random.Generator, dim: int):
-    """Endless class-balanced mini-batches read from disk slab by slab."""
+def streamed_dataset(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: TrainSettings, rng: np.random.Generator, dim: int, scale: np.ndarray | None):
+    """Endless class-balanced mini-batches read from disk slab by slab, with training noise."""
+    noise_rng = np.random.default_rng(rng.integers(2**63))
 
     def batches():
         while True:
             yield from training_batches(path, rows, deciles, batch_size=cfg.batch_size, rng=rng, chunk_rows=cfg.chunk_rows)
 
-    return _dataset(batches, True, dim)
+    return _dataset(lambda: with_noise(batches(), scale, noise_rng), True, dim)
 
 
 def validation_stream(path: Path, rows: np.ndarray, deciles: np.ndarray, chunk_rows: int):
@@ -137,10 +158,11 @@ def fit_model(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows: np.nd
     keras.utils.set_random_seed(seed)
     mean, variance = feature_moments(path, rows, cfg.chunk_rows * 4, cfg.variance_floor_fraction)
     dim = int(mean.shape[0])
-    model = shared_network(dim, cfg.noise_std, cfg.learning_rate, cfg.z_limit).reset(mean, variance, seed)
+    model = shared_network(dim, cfg.learning_rate, cfg.z_limit).reset(mean, variance, seed)
     rng = np.random.default_rng(seed)
     in_memory = fits_in_memory(len(rows) + len(val_rows), cfg.memory_budget_mb, dim)
-    train = in_memory_dataset(path, rows, deciles, cfg, rng, cfg.epochs) if in_memory else streamed_dataset(path, rows, deciles, cfg, rng, dim)
+    scale = noise_scale(variance, cfg.noise_std)
+    train = in_memory_dataset(path, rows, deciles, cfg, rng, scale) if in_memory else streamed_dataset(path, rows, deciles, cfg, rng, dim, scale)
     validation, validation_steps = _validation_data(path, val_rows, val_deciles, cfg.chunk_rows, in_memory, dim)
     steps = max(1, int(np.ceil(len(rows) / cfg.batch_size)))
     callbacks = _callbacks(path, rows, deciles, cfg, rng, steps)

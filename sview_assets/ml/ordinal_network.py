@@ -3,9 +3,13 @@
 Tracing Keras' train and test functions costs seconds per new model, more
 than training a fold of a city-sized set. :class:`OrdinalNetwork` therefore
 builds and compiles the network once per process and *resets* it before each
-fit: fresh seeded initial weights, the fold's standardisation statistics, a
-zeroed optimizer state and a re-seeded noise layer. A reset network is
-indistinguishable from a newly built one with the same seed.
+fit: fresh seeded initial weights, the fold's standardisation statistics and a
+zeroed optimizer state. A reset network is indistinguishable from a newly built
+one with the same seed.
+
+The training noise (Gaussian, on the standardised features) is not a layer: the
+mini-batch streams add it (:mod:`.cross_validation`), because TensorFlow's
+normal sampler cost as much per step as the network itself on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -44,11 +48,10 @@ class FeatureStandardization(keras.layers.Layer):
         return {**super().get_config(), "dim": self.dim, "z_limit": self.z_limit}
 
 
-def build_ordinal_model(dim: int, *, noise_std: float, learning_rate: float, z_limit: float = 0.0, n_headings: int = 4) -> keras.Model:
+def build_ordinal_model(dim: int, *, learning_rate: float, z_limit: float = 0.0, n_headings: int = 4) -> keras.Model:
     """Compiled model [B, headings, dim] -> score [B, 1]: shared per-heading MLP, mean over headings, head."""
     inputs = keras.Input((n_headings, dim), name="features")
     x = FeatureStandardization(dim, z_limit, name="standardise")(inputs)
-    x = keras.layers.GaussianNoise(noise_std, seed=0, name="input_noise")(x)
     for units in HIDDEN_PER_HEADING:
         x = keras.layers.Dense(units, name=f"heading_dense_{units}")(x)
         x = keras.layers.BatchNormalization(name=f"heading_bn_{units}")(x)
@@ -83,8 +86,8 @@ def initial_weights(model: keras.Model, seed: int) -> list[np.ndarray]:
 class OrdinalNetwork:
     """One compiled network, reset to a fresh state before every fit."""
 
-    def __init__(self, dim: int, noise_std: float, learning_rate: float, z_limit: float):
-        self.model = build_ordinal_model(dim, noise_std=noise_std, learning_rate=learning_rate, z_limit=z_limit)
+    def __init__(self, dim: int, learning_rate: float, z_limit: float):
+        self.model = build_ordinal_model(dim, learning_rate=learning_rate, z_limit=z_limit)
 
     def reset(self, mean: np.ndarray, variance: np.ndarray, seed: int) -> keras.Model:
         """Return the model as if newly built with ``seed`` and standardised by ``mean``/``variance``."""
@@ -96,11 +99,10 @@ class OrdinalNetwork:
         for variable in optimizer.variables:
             if not variable.path.endswith("learning_rate"):
                 variable.assign(np.zeros(tuple(variable.shape), variable.dtype))
-        self.model.get_layer("input_noise").seed_generator.state.assign(np.array([seed, 0], dtype="uint32"))
         return self.model
 
 
 @functools.lru_cache(maxsize=2)
-def shared_network(dim: int, noise_std: float, learning_rate: float, z_limit: float) -> OrdinalNetwork:
+def shared_network(dim: int, learning_rate: float, z_limit: float) -> OrdinalNetwork:
     """The process-wide network for these hyper-parameters (built on first use)."""
-    return OrdinalNetwork(dim, noise_std, learning_rate, z_limit)
+    return OrdinalNetwork(dim, learning_rate, z_limit)

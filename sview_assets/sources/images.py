@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import stat
 import tarfile
 import warnings
 import zipfile
@@ -75,6 +76,13 @@ class BatchSource:
     @property
     def is_archive(self) -> bool:
         return self.path.is_file()
+
+    def signature(self) -> str:
+        """One stat: an archive's size and time, or a folder's own time (moved by adding, removing or renaming a file in it)."""
+        info = self.path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            return f"dir|{info.st_mtime_ns}|{info.st_nlink}"
+        return f"file|{info.st_size}|{info.st_mtime_ns}"
 
     def fingerprint(self) -> str:
         """Changes when the batch's content may have changed (names, sizes, times)."""
