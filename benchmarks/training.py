@@ -102,7 +102,7 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from sview_assets.ml.cross_validation import in_memory_dataset, noise_scale, streamed_dataset
+    from sview_assets.ml.cross_validation import in_memory_batches, noise_scale, streamed_batches, train_epochs
     from sview_assets.ml.ordinal_network import shared_network
     from sview_assets.ml.presets import PRESETS, TrainSettings
     from sview_assets.ml.streaming import feature_moments
@@ -122,28 +122,28 @@ def main() -> None:
     network = shared_network(4096, cfg.learning_rate, cfg.z_limit)
     scale = noise_scale(variance, cfg.noise_std)
 
-    def measure(dataset, n_rows: int, batch_size: int = cfg.batch_size, most_steps: int | None = None) -> float:
-        model = network.reset(mean, variance, seed=0)
+    def measure(batches, n_rows: int, batch_size: int = cfg.batch_size, most_steps: int | None = None) -> float:
+        network.reset(mean, variance, seed=0)
         steps = int(np.ceil(n_rows / batch_size))
         if most_steps:
             steps = min(steps, most_steps)
-        model.fit(dataset, epochs=1, steps_per_epoch=min(steps, 20), shuffle=False, verbose=0)
+        train_epochs(network, batches, min(steps, 20), 1, [])
         begin = time.perf_counter()
-        model.fit(dataset, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
+        train_epochs(network, batches, steps, 1, [])
         return steps * batch_size / (time.perf_counter() - begin)
 
     gemm = gemm_gflops()
-    streamed = measure(streamed_dataset(path, rows, deciles, cfg, rng, 4096, scale), args.rows)
+    streamed = measure(streamed_batches(path, rows, deciles, cfg, rng, scale), args.rows)
     streamed_peak = peak_rss_mb()
     subset = np.sort(rng.choice(rows, size=min(args.subset, args.rows), replace=False))
-    in_memory = measure(in_memory_dataset(path, subset, deciles[subset], cfg, rng, scale), len(subset))
+    in_memory = measure(in_memory_batches(path, subset, deciles[subset], cfg, rng, scale), len(subset))
     flops = training_flops_per_sample(network.reset(mean, variance, seed=0))
     projection = {}
     for name, preset in PRESETS.items():
         rate = streamed
         if preset.batch_size != cfg.batch_size:
             preset_cfg = TrainSettings(batch_size=preset.batch_size)
-            rate = measure(streamed_dataset(path, rows, deciles, preset_cfg, rng, 4096, scale), args.rows, preset.batch_size, PROJECTION_STEPS)
+            rate = measure(streamed_batches(path, rows, deciles, preset_cfg, rng, scale), args.rows, preset.batch_size, PROJECTION_STEPS)
         projection[name] = {
             "batch_size": preset.batch_size,
             "streamed_samples_per_second": round(rate, 1),

@@ -116,11 +116,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, help="override the preset's most epochs per model")
     parser.add_argument("--patience", type=int, help="override the early-stopping patience")
     parser.add_argument("--folds", type=int, help="override the number of cross-validation folds")
+    parser.add_argument("--batch-size", type=int, help="override the locations per mini-batch")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.outcomes or []) - set(OUTCOME_KEYS))
     if unknown:
         parser.error(f"unknown outcome(s) {', '.join(unknown)}; known: {', '.join(OUTCOME_KEYS)}")
-    overrides = {k: v for k in ("preset", "epochs", "patience", "folds") if (v := getattr(args, k)) is not None}
+    overrides = {k: v for k in ("preset", "epochs", "patience", "folds", "batch_size") if (v := getattr(args, k)) is not None}
 
     from .definitions import defs
 

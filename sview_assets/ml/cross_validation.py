@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .early_stopping import HeldOutEarlyStopping
 from .fold_checkpoints import FoldCheckpoints
 from .folds import lsoa_folds, validation_split
 from .model_folder import FINAL_MODEL_FILE, OUT_OF_FOLD_FILE, TRAINING_FILE, fold_model_file
@@ -21,7 +23,7 @@ from .streaming import balanced_multiplicity, feature_moments, ordered_batches, 
 from .training_set import read_training_table
 
 FINAL = -1
-VALIDATION_BATCH = 256
+PREDICT_BATCH = 256
 
 
 @dataclass
@@ -47,14 +49,6 @@ class OutcomeTraining:
     runs: list[ModelRun]
 
 
-def _dataset(generator_fn, with_labels: bool, dim: int):
-    import tensorflow as tf
-
-    x_spec = tf.TensorSpec((None, 4, dim), tf.float32)
-    signature = (x_spec, tf.TensorSpec((None,), tf.int32)) if with_labels else x_spec
-    return tf.data.Dataset.from_generator(generator_fn, output_signature=signature).prefetch(2)
-
-
 def fits_in_memory(n_rows: int, budget_mb: float, dim: int = 4096) -> bool:
     """Whether ``n_rows`` locations of features fit the in-memory budget."""
     return n_rows * 4 * dim * 4 <= budget_mb * 2**20
@@ -78,7 +72,7 @@ def with_noise(batches, scale: np.ndarray | None, rng: np.random.Generator):
         yield x, y
 
 
-def in_memory_dataset(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: TrainSettings, rng: np.random.Generator, scale: np.ndarray | None):
+def in_memory_batches(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: TrainSettings, rng: np.random.Generator, scale: np.ndarray | None):
     """Endless class-balanced, shuffled mini-batches of features held in RAM, with training noise.
 
     Each pass samples every row Poisson(balanced rate) times, in a new random order; batches run on
@@ -97,10 +91,10 @@ def in_memory_dataset(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: Tr
             picked, pending = pending[: cfg.batch_size], pending[cfg.batch_size :]
             yield features[picked], labels[picked]
 
-    return _dataset(lambda: with_noise(batches(), scale, noise_rng), True, features.shape[-1])
+    return with_noise(batches(), scale, noise_rng)
 
 
-def streamed_dataset(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: TrainSettings, rng: np.random.Generator, dim: int, scale: np.ndarray | None):
+def streamed_batches(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: TrainSettings, rng: np.random.Generator, scale: np.ndarray | None):
     """Endless class-balanced mini-batches read from disk slab by slab, with training noise."""
     noise_rng = np.random.default_rng(rng.integers(2**63))
 
@@ -108,37 +102,60 @@ def streamed_dataset(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: Tra
         while True:
             yield from training_batches(path, rows, deciles, batch_size=cfg.batch_size, rng=rng, chunk_rows=cfg.chunk_rows)
 
-    return _dataset(lambda: with_noise(batches(), scale, noise_rng), True, dim)
+    return with_noise(batches(), scale, noise_rng)
 
 
-def validation_stream(path: Path, rows: np.ndarray, deciles: np.ndarray, chunk_rows: int):
-    """The validation rows in file order with their deciles, repeated (one pass per epoch)."""
-    order = np.argsort(rows)
-    sorted_rows, sorted_y = rows[order], deciles[order].astype(np.int32)
-    while True:
-        offset = 0
-        for x in ordered_batches(path, sorted_rows, batch_size=VALIDATION_BATCH, chunk_rows=chunk_rows):
-            yield x, sorted_y[offset : offset + len(x)]
-            offset += len(x)
+def train_epochs(network, batches, steps_per_epoch: int, epochs: int, callbacks: list) -> list[float]:
+    """Run up to ``epochs`` epochs of the network's compiled train step over ``batches``; the mean loss of each.
+
+    A plain loop instead of ``keras.Model.fit``: on a 2-core CPU, fit's per-step machinery took
+    more than half of each step of this small network. ``callbacks`` (Keras callbacks) see the same
+    calls fit would make: after each step and epoch, and at the end; one may stop training early.
+    """
+    model = network.model
+    model.stop_training = False
+    for callback in callbacks:
+        callback.set_model(model)
+    losses = []
+    for epoch in range(epochs):
+        for callback in callbacks:
+            callback.on_epoch_begin(epoch)
+        total = 0.0
+        for step in range(steps_per_epoch):
+            x, y = next(batches)
+            total += network.train_step(x, y)
+            for callback in callbacks:
+                callback.on_train_batch_end(step)
+        losses.append(float(total) / steps_per_epoch)
+        logs = {"loss": losses[-1]}
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    for callback in callbacks:
+        callback.on_train_end()
+    return losses
 
 
-def _validation_data(path: Path, val_rows: np.ndarray, val_deciles: np.ndarray, chunk_rows: int, in_memory: bool, dim: int):
-    """(validation data, validation steps) for Keras: none, arrays in RAM, or a stream read from disk."""
-    if len(val_rows) == 0:
-        return None, None
-    if in_memory:
-        order = np.argsort(val_rows)
-        return (read_rows(path, val_rows[order], chunk_rows), val_deciles[order].astype(np.int32)), None
-    stream = _dataset(lambda: validation_stream(path, val_rows, val_deciles, chunk_rows), True, dim)
-    return stream, int(np.ceil(len(val_rows) / VALIDATION_BATCH))
-
-
-def _callbacks(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: TrainSettings, rng: np.random.Generator, steps: int) -> list:
+def _callbacks(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows, val_deciles, cfg: TrainSettings, rng, steps: int, in_memory: bool) -> list:
     """Early stopping on the held-out LSOAs, or the original code's last-epoch selection on training rows."""
-    import keras
-
     if cfg.selection == EARLY_STOPPING:
-        return [keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)]
+        if len(val_rows) == 0:
+            return []
+        order = np.argsort(val_rows)
+        if in_memory:
+            held_out = read_rows(path, val_rows[order], cfg.chunk_rows)
+
+            def scores(model):
+                score = compiled_scores(model)
+                return np.concatenate([np.asarray(score(held_out[i : i + PREDICT_BATCH])).reshape(-1) for i in range(0, len(held_out), PREDICT_BATCH)])
+
+        else:
+
+            def scores(model):
+                return predict_scores(model, path, val_rows[order], cfg.chunk_rows)
+
+        return [HeldOutEarlyStopping(scores, val_deciles[order], cfg.patience)]
     from .selection import LastEpochSelection, balanced_sample
 
     picked = balanced_sample(deciles, cfg.selection_rows, rng)
@@ -149,8 +166,8 @@ def _callbacks(path: Path, rows: np.ndarray, deciles: np.ndarray, cfg: TrainSett
 def fit_model(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows: np.ndarray, val_deciles: np.ndarray, cfg: TrainSettings, seed: int, fold: int):
     """Train one model on ``rows``, selecting weights as ``cfg.selection`` says; return it and its run record.
 
-    With early stopping, ``val_rows`` (held-out LSOAs) decide when to stop; the
-    ``paper`` selection uses none. The returned model is the process's shared
+    With early stopping, ``val_rows`` (held-out LSOAs) decide when to stop and which epoch's weights
+    are kept; the ``paper`` selection uses none. The returned model is the process's shared
     network: save or use it before the next fit.
     """
     import keras
@@ -158,29 +175,18 @@ def fit_model(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows: np.nd
     keras.utils.set_random_seed(seed)
     mean, variance = feature_moments(path, rows, cfg.chunk_rows * 4, cfg.variance_floor_fraction)
     dim = int(mean.shape[0])
-    model = shared_network(dim, cfg.learning_rate, cfg.z_limit).reset(mean, variance, seed)
+    network = shared_network(dim, cfg.learning_rate, cfg.z_limit)
+    model = network.reset(mean, variance, seed)
     rng = np.random.default_rng(seed)
     in_memory = fits_in_memory(len(rows) + len(val_rows), cfg.memory_budget_mb, dim)
     scale = noise_scale(variance, cfg.noise_std)
-    train = in_memory_dataset(path, rows, deciles, cfg, rng, scale) if in_memory else streamed_dataset(path, rows, deciles, cfg, rng, dim, scale)
-    validation, validation_steps = _validation_data(path, val_rows, val_deciles, cfg.chunk_rows, in_memory, dim)
+    train = (in_memory_batches if in_memory else streamed_batches)(path, rows, deciles, cfg, rng, scale)
     steps = max(1, int(np.ceil(len(rows) / cfg.batch_size)))
-    callbacks = _callbacks(path, rows, deciles, cfg, rng, steps)
+    callbacks = _callbacks(path, rows, deciles, val_rows, val_deciles, cfg, rng, steps, in_memory)
     start = time.perf_counter()
-    history = model.fit(
-        train,
-        validation_data=validation,
-        epochs=cfg.epochs,
-        steps_per_epoch=steps,
-        validation_steps=validation_steps,
-        validation_batch_size=VALIDATION_BATCH if in_memory and validation is not None else None,
-        callbacks=callbacks,
-        shuffle=False,
-        verbose=0,
-    )
+    losses = train_epochs(network, train, steps, cfg.epochs, callbacks)
     seconds = time.perf_counter() - start
-    losses = [float(v) for v in history.history["loss"]]
-    val_losses = [float(v) for v in history.history.get("val_loss", [])]
+    val_losses = next((c.losses for c in callbacks if isinstance(c, HeldOutEarlyStopping)), [])
     run = ModelRun(
         fold=fold,
         train_rows=len(rows),
@@ -195,15 +201,41 @@ def fit_model(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows: np.nd
     return model, run
 
 
+_scorer: list = []
+
+
+def compiled_scores(model) -> Callable:
+    """The model's inference (features -> scores) as one traced function, kept for the last model asked for.
+
+    An eager call of this network runs its layers one by one from Python and cost more than a training
+    step; the shared network is the same model object fit after fit, so it is traced once.
+    """
+    if not _scorer or _scorer[0] is not model:
+        import tensorflow as tf
+
+        signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)]
+        _scorer[:] = [model, tf.function(lambda x: model(x, training=False), input_signature=signature)]
+    return _scorer[1]
+
+
 def predict_scores(model, path: Path, rows: np.ndarray, chunk_rows: int = 256) -> np.ndarray:
     """Model scores for ``rows`` (any order), streamed in row order."""
     order = np.argsort(rows)
     scores = np.empty(len(rows), dtype=np.float64)
+    score = compiled_scores(model)
     out = []
-    for x in ordered_batches(path, rows[order], batch_size=256, chunk_rows=chunk_rows):
-        out.append(np.asarray(model(x, training=False)).reshape(-1))
+    for x in ordered_batches(path, rows[order], batch_size=PREDICT_BATCH, chunk_rows=chunk_rows):
+        out.append(np.asarray(score(x)).reshape(-1))
     scores[order] = np.concatenate(out) if out else np.zeros(0)
     return scores
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` as a second name of ``source`` (no second write of a model), or a copy across file systems."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _held_out(lsoa: np.ndarray, cfg: TrainSettings, seed: int) -> np.ndarray:
@@ -252,16 +284,18 @@ def train_outcome(
         if finished:
             record, scores[~train_mask] = finished
             run = ModelRun(**record)
-            shutil.copyfile(checkpoints.model_file(fold), out_dir / fold_model_file(fold))
+            _link_or_copy(checkpoints.model_file(fold), out_dir / fold_model_file(fold))
             runs.append(run)
             log(f"{outcome}: fold {fold + 1}/{cfg.folds} resumed (trained by an earlier, interrupted run)")
             continue
         train_rows, val_rows = labelled[train_mask][~val_mask], labelled[train_mask][val_mask]
         model, run = fit_model(path, train_rows, deciles[train_mask][~val_mask], val_rows, deciles[train_mask][val_mask], cfg, cfg.seed + fold, fold)
         scores[~train_mask] = predict_scores(model, path, labelled[~train_mask], cfg.chunk_rows)
-        model.save(out_dir / fold_model_file(fold))
         if checkpoints:
             checkpoints.save(fold, model, run, scores[~train_mask])
+            _link_or_copy(checkpoints.model_file(fold), out_dir / fold_model_file(fold))
+        else:
+            model.save(out_dir / fold_model_file(fold))
         runs.append(run)
         log(f"{outcome}: fold {fold + 1}/{cfg.folds} trained on {run.train_rows} locations, {run.epochs_run} epochs, {run.samples_per_second:.0f} samples/s")
     val_mask = _held_out(lsoa, cfg, cfg.seed + 999)

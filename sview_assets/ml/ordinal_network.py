@@ -87,7 +87,21 @@ class OrdinalNetwork:
     """One compiled network, reset to a fresh state before every fit."""
 
     def __init__(self, dim: int, learning_rate: float, z_limit: float):
+        import tensorflow as tf
+
         self.model = build_ordinal_model(dim, learning_rate=learning_rate, z_limit=z_limit)
+        model, optimizer = self.model, self.model.optimizer
+        signature = [tf.TensorSpec((None, None, dim), tf.float32), tf.TensorSpec((None,), tf.int32)]
+
+        @tf.function(input_signature=signature)
+        def train_step(x, y):
+            with tf.GradientTape() as tape:
+                loss = ordinal_loss(y, model(x, training=True))
+            optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+            return loss
+
+        self.train_step = train_step
+        """One optimisation step on a mini-batch (features [B, headings, dim], deciles [B]); returns its loss."""
 
     def reset(self, mean: np.ndarray, variance: np.ndarray, seed: int) -> keras.Model:
         """Return the model as if newly built with ``seed`` and standardised by ``mean``/``variance``."""
