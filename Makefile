@@ -15,7 +15,7 @@ UI_PORT ?= 3000
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -28,7 +28,7 @@ demo-city: install
 	@if [ -f $(DEMO_RAW)/postcode_directory.csv ]; then echo "demo city already in $(DEMO_RAW) (make clean-demo to regenerate)"; \
 	else SVIEW_CITY=demo $(BIN)/python -m sview_assets.demo; fi
 
-# The demo city is small (150 locations), so it trains with smaller mini-batches (more steps per epoch)
+# The demo city is small (132 locations), so it trains with smaller mini-batches (more steps per epoch)
 # and fewer epochs than the default preset: install included, it ends within 10 minutes on the slowest
 # 2-core host (see the README's demo timing).
 DEMO_TRAINING ?= --epochs 5 --patience 5 --batch-size 16

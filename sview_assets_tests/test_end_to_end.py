@@ -158,15 +158,16 @@ def expected_once(batches: list[str], outcomes: list[str], names=ALL_ASSETS) -> 
     return {key: 1 for key in keys}
 
 
-def wait_until_idle(instance, timeout: float, since_run_ids: set[str] = frozenset()) -> list:
-    """Wait until no run is queued or running (at least one new run having finished); return the new runs."""
+def wait_for_views_and_idle(instance, timeout: float, since_run_ids: set[str]) -> None:
+    """Wait until a run started after ``since_run_ids`` refreshed the views and no run is queued or running."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         runs = [r for r in instance.get_runs() if r.run_id not in since_run_ids]
-        if runs and all(r.status in FINISHED for r in runs):
-            return runs
+        views = materializations_by_run(instance, {r.run_id for r in runs}).get(("warehouse_views", None), 0)
+        if views and all(r.status in FINISHED for r in runs):
+            return
         time.sleep(3)
-    raise TimeoutError(f"runs still going after {timeout:.0f} s: {[(r.job_name, r.status) for r in instance.get_runs()][:10]}")
+    raise TimeoutError(f"the views were not refreshed within {timeout:.0f} s: {[(r.job_name, r.status) for r in instance.get_runs()][:10]}")
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +276,7 @@ def test_automation_with_the_real_daemon_carries_a_new_batch_to_the_views_once(s
         assert {r.run_id for r in instance.get_runs()} == before, "switching automation on must not re-run a city that is up to date"
 
         shutil.move(served_city["held"], settings.paths.raw_images / "batch_002.zip")
-        new_runs = wait_until_idle(instance, 480, before)
+        wait_for_views_and_idle(instance, 480, before)
         time.sleep(12)  # two more ticks of each sensor: nothing else may start
         new_runs = [r for r in instance.get_runs() if r.run_id not in before]
         assert {r.status for r in new_runs} == {dg.DagsterRunStatus.SUCCESS}, [(r.job_name, r.status) for r in new_runs]

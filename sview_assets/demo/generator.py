@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import pandas as pd
 from PIL import Image
 
 from ..files import write_bytes_if_changed
+from ..ml.threads import available_cores
 from ..outcomes import CENSUS, EXTRA, INCOME, IOD, OUTCOMES, outcomes_from
 from ..sources.files import BOUNDARY_FILE, DEFAULT_SOURCE_FILES, POSTCODE_FILE
 from ..sources.images import HEADINGS
@@ -98,34 +100,58 @@ def _png_bytes(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _render_location(task: tuple) -> list[tuple[str, bytes]]:
+    """The four heading PNGs of one location; each image's randomness comes from (seed, img_id, heading)."""
+    seed, img_id, affluence, greenery, density, local_noise, style, width, height = task
+    images = []
+    for k, heading in enumerate(HEADINGS):
+        rng = np.random.default_rng([seed, img_id, k])
+        pixels = render_scene(
+            affluence=affluence + 0.35 * local_noise,
+            greenery=greenery + 0.35 * rng.standard_normal(),
+            density=density + 0.25 * local_noise,
+            style_seed=style,
+            rng=rng,
+            width=width,
+            height=height,
+        )
+        images.append((f"{img_id}_{heading}.png", _png_bytes(pixels)))
+    return images
+
+
 def _write_batches(spec: CitySpec, lsoas: pd.DataFrame, locations: pd.DataFrame, images_dir: Path, progress) -> list[Path]:
-    """Render four headings per location into one zip archive per batch."""
+    """Render four headings per location into one zip archive per batch, on every core (the bytes do not depend on how many)."""
     by_lsoa = lsoas.set_index("lsoa11")
     written = []
     n_batches = (len(locations) + spec.batch_size - 1) // spec.batch_size
-    for b in range(n_batches):
-        chunk = locations.iloc[b * spec.batch_size : (b + 1) * spec.batch_size]
-        path = images_dir / f"batch_{b:03d}.zip"
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+    with ProcessPoolExecutor(max_workers=available_cores()) as pool:
+        for b in range(n_batches):
+            chunk = locations.iloc[b * spec.batch_size : (b + 1) * spec.batch_size]
+            tasks = []
             for loc in chunk.itertuples():
                 area = by_lsoa.loc[loc.lsoa11]
-                for k, heading in enumerate(HEADINGS):
-                    rng = np.random.default_rng([spec.seed, loc.img_id, k])
-                    pixels = render_scene(
-                        affluence=area["affluence"] + 0.35 * loc.local_noise,
-                        greenery=area["greenery"] + 0.35 * rng.standard_normal(),
-                        density=area["density"] + 0.25 * loc.local_noise,
-                        style_seed=int(area["style"]),
-                        rng=rng,
-                        width=spec.image_width,
-                        height=spec.image_height,
+                tasks.append(
+                    (
+                        spec.seed,
+                        int(loc.img_id),
+                        float(area["affluence"]),
+                        float(area["greenery"]),
+                        float(area["density"]),
+                        float(loc.local_noise),
+                        int(area["style"]),
+                        spec.image_width,
+                        spec.image_height,
                     )
-                    info = zipfile.ZipInfo(f"{loc.img_id}_{heading}.png", date_time=(2011, 3, 27, 0, 0, 0))
-                    archive.writestr(info, _png_bytes(pixels))
-        write_bytes_if_changed(path, buffer.getvalue())
-        written.append(path)
-        progress(f"image batch {b + 1}/{n_batches}: {path.name} ({len(chunk)} locations)")
+                )
+            path = images_dir / f"batch_{b:03d}.zip"
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+                for images in pool.map(_render_location, tasks):
+                    for name, data in images:
+                        archive.writestr(zipfile.ZipInfo(name, date_time=(2011, 3, 27, 0, 0, 0)), data)
+            write_bytes_if_changed(path, buffer.getvalue())
+            written.append(path)
+            progress(f"image batch {b + 1}/{n_batches}: {path.name} ({len(chunk)} locations)")
     return written
 
 

@@ -18,9 +18,9 @@ class CitySpec:
     """Size and seed of a demo city."""
 
     n_lsoas: int = 60
-    n_locations: int = 150
+    n_locations: int = 132
     seed: int = 7
-    batch_size: int = 50
+    batch_size: int = 44
     image_width: int = 320
     image_height: int = 240
 
