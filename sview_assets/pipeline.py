@@ -30,7 +30,7 @@ TRAINED_ASSET = dg.AssetKey("ordinal_model")
 class PipelineReport:
     """Every run launched, with its label, and the labels of those that failed."""
 
-    stages: list[tuple[str, str]] = field(default_factory=list)
+    runs: list[tuple[str, str]] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
     @property
@@ -39,7 +39,7 @@ class PipelineReport:
 
     def summary(self) -> str:
         """One line per run: ok or FAILED, with its run id."""
-        return "\n".join(f"  {'ok    ' if label not in self.failed else 'FAILED'} {label} ({run_id})" for label, run_id in self.stages)
+        return "\n".join(f"  {'ok    ' if label not in self.failed else 'FAILED'} {label} ({run_id})" for label, run_id in self.runs)
 
 
 def materialize_everything(
@@ -67,7 +67,7 @@ def materialize_everything(
         city = instance.get_dynamic_partitions(outcome_partitions.name)
         for outcome in sorted(set(outcomes or []) - set(city)):
             report.failed.append(f"outcome[{outcome}]")
-            report.stages.append((f"outcome[{outcome}]", "not run: no labels in this city"))
+            report.runs.append((f"outcome[{outcome}]", "not run: no labels in this city"))
             log(f"FAILED: outcome[{outcome}]: this city's label files do not provide it (see lsoa_labels' outcomes_not_built)")
         return [o for o in (outcomes or city) if o in city]
 
@@ -92,7 +92,7 @@ def materialize_everything(
                 raise_on_error=False,
                 tags={"sview/launched_by": "cli"},
             )
-            report.stages.append((label, result.run_id))
+            report.runs.append((label, result.run_id))
             if result.success:
                 succeeded += 1
             else:
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{len(report.failed)} run(s) failed: {', '.join(report.failed)}; their logs are in the Dagster UI (make ui).", file=sys.stderr)
         sys.exit(1)
     print_metrics(settings)
-    print(f"done: {len(report.stages)} runs, warehouse at {settings.paths.warehouse}")
+    print(f"done: {len(report.runs)} runs, warehouse at {settings.paths.warehouse}")
 
 
 if __name__ == "__main__":

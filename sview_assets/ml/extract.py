@@ -13,23 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
+from .inference import compiled_inference
 from .preprocess import load_and_preprocess
 from .threads import available_cores
 from .vgg16 import FEATURE_DIM, IMAGE_SIZE
 
 N_HEADINGS = 4
-_compiled: list = []
-
-
-def compiled_inference(model) -> Callable:
-    """The model's inference as one ``tf.function``, kept for the last model asked for.
-
-    Tracing VGG16 costs seconds; a new ``tf.function`` per call would trace again in every call, so
-    calls that share the model (and batch shape) in one process trace once.
-    """
-    if not _compiled or _compiled[0] is not model:
-        _compiled[:] = [model, tf.function(lambda x: model(x, training=False), reduce_retracing=True)]
-    return _compiled[1]
 
 
 @dataclass

@@ -95,13 +95,13 @@ class OrdinalNetwork:
 
         @tf.function(input_signature=signature)
         def train_step(x, y):
+            """One optimisation step on a mini-batch (features [B, headings, dim], deciles [B]); returns its loss."""
             with tf.GradientTape() as tape:
                 loss = ordinal_loss(y, model(x, training=True))
             optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
             return loss
 
         self.train_step = train_step
-        """One optimisation step on a mini-batch (features [B, headings, dim], deciles [B]); returns its loss."""
 
     def reset(self, mean: np.ndarray, variance: np.ndarray, seed: int) -> keras.Model:
         """Return the model as if newly built with ``seed`` and standardised by ``mean``/``variance``."""

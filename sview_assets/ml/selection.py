@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from .inference import compiled_inference
 from .ordinal import ordinal_loss
 
 LAST_FRACTION = 0.9
@@ -41,7 +42,7 @@ class LastEpochSelection(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if self.epoch == self.last_epoch and batch > self.first_step:
-            loss = float(ordinal_loss(self.deciles, self.model(self.features, training=False)))
+            loss = float(ordinal_loss(self.deciles, compiled_inference(self.model)(self.features)))
             if loss < self.best_loss:
                 self.best_loss, self.best_weights = loss, self.model.get_weights()
 
