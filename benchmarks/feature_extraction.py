@@ -74,17 +74,16 @@ def materialize_one_batch(data_root: str, city: str, batch: str) -> None:
     """Materialize one batch's manifest and features in this (fresh) process, as a run of the pipeline would."""
     import dagster as dg
 
-    from sview_assets.assets.features import vgg16_features
-    from sview_assets.assets.images import image_manifest
-    from sview_assets.partitions import image_batch_partitions
-    from sview_assets.resources import Vgg16Resource, warehouse_resources
+    from sview_assets.definitions import build_city, city_resources
+    from sview_assets.resources import Vgg16Resource
     from sview_assets.settings import SviewSettings
 
     settings = SviewSettings(data_root=data_root, city=city)
+    built = build_city(city)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(image_batch_partitions.name, [batch])
-    resources = {"settings": settings, "vgg16": Vgg16Resource(), **warehouse_resources(settings)}
-    assert dg.materialize([image_manifest, vgg16_features], partition_key=batch, instance=instance, resources=resources).success
+    instance.add_dynamic_partitions(built.scope.image_batches.name, [batch])
+    assets = [built.asset("image_manifest"), built.asset("vgg16_features")]
+    assert dg.materialize(assets, partition_key=batch, instance=instance, resources=city_resources(settings, Vgg16Resource())).success
 
 
 def timed_asset_run(root: Path) -> tuple[int, float]:

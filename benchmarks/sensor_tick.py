@@ -53,12 +53,13 @@ def main() -> None:
 
     import dagster as dg
 
+    from sview_assets.definitions import build_city
     from sview_assets.resources import Vgg16Resource
-    from sview_assets.sensors import image_batch_sensor
     from sview_assets.settings import SviewSettings
 
     with tempfile.TemporaryDirectory() as folder:
         settings = SviewSettings(data_root=folder, city="london_size")
+        [image_batch_sensor] = build_city(settings.city).sensors
         start = time.perf_counter()
         write_city(settings, args.batches, args.images)
         vgg16 = Vgg16Resource(weights_file="", random_seed=0)
@@ -70,17 +71,17 @@ def main() -> None:
 
         def tick() -> tuple[float, dg.SensorResult]:
             nonlocal cursor
-            context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"settings": settings, "vgg16": vgg16})
+            context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"storage": settings.storage(), "vgg16": vgg16})
             begin = time.perf_counter()
             result = image_batch_sensor(context)
             seconds = time.perf_counter() - begin
             cursor = result.cursor
             for request in result.dynamic_partitions_requests:
                 if isinstance(request, dg.AddDynamicPartitionsRequest):
-                    instance.add_dynamic_partitions("image_batch", list(request.partition_keys))
+                    instance.add_dynamic_partitions("london_size__image_batch", list(request.partition_keys))
                 else:
                     for key in request.partition_keys:
-                        instance.delete_dynamic_partition("image_batch", key)
+                        instance.delete_dynamic_partition("london_size__image_batch", key)
             return seconds, result
 
         first, result = tick()

@@ -85,7 +85,7 @@ def main() -> None:
     from dagster_duckdb_pandas import DuckDBPandasIOManager
 
     from sview_assets.warehouse.delta_io import WarehouseIOManager
-    from sview_assets.warehouse.duckdb_views import attach_warehouse
+    from sview_assets.warehouse.duckdb_views import attach_warehouses
     from sview_assets.warehouse.tables import SCHEMA
 
     outcomes = [f"outcome_{i:02d}" for i in range(args.outcomes)]
@@ -104,7 +104,7 @@ def main() -> None:
 
         def delta_connection():
             connection = duckdb.connect()
-            attach_warehouse(connection, warehouse)
+            attach_warehouses(connection, {"bench": warehouse}, "bench")
             return connection
 
         seconds["duckdb_connect"], seconds["duckdb_read"], duck_rows = timed_read(lambda: duckdb.connect(str(database), read_only=True))

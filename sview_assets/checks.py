@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from .assets.labels import lsoa_labels, postcode_locations
+from .scope import CityScope
 
 DECILES_BALANCED = "deciles_balanced"
 KEYS_UNIQUE = "keys_unique"
@@ -20,13 +20,6 @@ def decile_imbalance(labels: pd.DataFrame) -> dict[str, int]:
     return {outcome: int(row.max() - row.min()) for outcome, row in counts.iterrows()}
 
 
-@dg.asset_check(asset=lsoa_labels, name=DECILES_BALANCED, description="Every outcome's ten deciles hold the same number of LSOAs, give or take one.")
-def deciles_balanced(lsoa_labels: pd.DataFrame) -> dg.AssetCheckResult:
-    spread = decile_imbalance(lsoa_labels)
-    unbalanced = {k: v for k, v in spread.items() if v > 1}
-    return dg.AssetCheckResult(passed=not unbalanced, metadata={"max_minus_min_per_outcome": dg.MetadataValue.json(spread)})
-
-
 def tie_decided_share(labels: pd.DataFrame) -> dict[str, float]:
     """Per outcome, the share of LSOAs whose decile was decided by LSOA code order rather than by value.
 
@@ -37,13 +30,9 @@ def tie_decided_share(labels: pd.DataFrame) -> dict[str, float]:
     return {outcome: round(float(share), 4) for outcome, share in (spans > 1).groupby(labels["outcome"]).mean().items()}
 
 
-@dg.asset_check(
-    asset=lsoa_labels,
-    name=DECILES_FROM_DATA,
-    description=f"No outcome has more than {TIE_DECIDED_LIMIT:.0%} of its LSOAs in ties that span deciles (a constant or near-constant outcome would be cut by LSOA code order).",
-)
-def deciles_decided_by_values(lsoa_labels: pd.DataFrame) -> dg.AssetCheckResult:
-    shares = tie_decided_share(lsoa_labels)
+def decided_by_values_result(labels: pd.DataFrame) -> dg.AssetCheckResult:
+    """The result of the deciles_decided_by_values check on a label table."""
+    shares = tie_decided_share(labels)
     bad = {k: v for k, v in shares.items() if v > TIE_DECIDED_LIMIT}
     problems = [
         f"outcome {k!r}: {v:.0%} of its LSOAs share a value with LSOAs of other deciles, so LSOA code order, not the data, "
@@ -58,35 +47,51 @@ def deciles_decided_by_values(lsoa_labels: pd.DataFrame) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=lsoa_labels, name=KEYS_UNIQUE, description="One row per (LSOA, outcome).")
-def label_keys_unique(lsoa_labels: pd.DataFrame) -> dg.AssetCheckResult:
-    duplicates = int(lsoa_labels.duplicated(["lsoa11", "outcome"]).sum())
-    return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_rows": duplicates})
+def build_label_checks(scope: CityScope) -> list[dg.AssetChecksDefinition]:
+    """Checks of the city's label tables."""
 
-
-@dg.asset_check(asset=postcode_locations, name=IMG_ID_UNIQUE, description="One row per image location.")
-def img_id_unique(postcode_locations: pd.DataFrame) -> dg.AssetCheckResult:
-    duplicates = int(postcode_locations["img_id"].duplicated().sum())
-    return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_img_ids": duplicates})
-
-
-@dg.asset_check(
-    asset=lsoa_labels,
-    name=LOCATIONS_LABELLED,
-    additional_ins={"postcode_locations": dg.AssetIn()},
-    description="Every image location's LSOA has a label for every outcome found; reports the shortfall.",
-)
-def every_location_has_labels(lsoa_labels: pd.DataFrame, postcode_locations: pd.DataFrame) -> dg.AssetCheckResult:
-    shortfall = {}
-    for outcome, rows in lsoa_labels.groupby("outcome"):
-        missing = ~postcode_locations["lsoa11"].isin(rows["lsoa11"])
-        if missing.any():
-            shortfall[outcome] = int(missing.sum())
-    return dg.AssetCheckResult(
-        passed=not shortfall,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"locations_without_label": dg.MetadataValue.json(shortfall)},
+    @dg.asset_check(
+        asset=scope.key("lsoa_labels"), name=DECILES_BALANCED, description="Every outcome's ten deciles hold the same number of LSOAs, give or take one."
     )
+    def deciles_balanced(lsoa_labels: pd.DataFrame) -> dg.AssetCheckResult:
+        spread = decile_imbalance(lsoa_labels)
+        unbalanced = {k: v for k, v in spread.items() if v > 1}
+        return dg.AssetCheckResult(passed=not unbalanced, metadata={"max_minus_min_per_outcome": dg.MetadataValue.json(spread)})
 
+    @dg.asset_check(
+        asset=scope.key("lsoa_labels"),
+        name=DECILES_FROM_DATA,
+        description=f"No outcome has more than {TIE_DECIDED_LIMIT:.0%} of its LSOAs in ties that span deciles (a constant or near-constant outcome would be cut by LSOA code order).",
+    )
+    def deciles_decided_by_values(lsoa_labels: pd.DataFrame) -> dg.AssetCheckResult:
+        return decided_by_values_result(lsoa_labels)
 
-LABEL_CHECKS = [deciles_balanced, deciles_decided_by_values, label_keys_unique, img_id_unique, every_location_has_labels]
+    @dg.asset_check(asset=scope.key("lsoa_labels"), name=KEYS_UNIQUE, description="One row per (LSOA, outcome).")
+    def label_keys_unique(lsoa_labels: pd.DataFrame) -> dg.AssetCheckResult:
+        duplicates = int(lsoa_labels.duplicated(["lsoa11", "outcome"]).sum())
+        return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_rows": duplicates})
+
+    @dg.asset_check(asset=scope.key("postcode_locations"), name=IMG_ID_UNIQUE, description="One row per image location.")
+    def img_id_unique(postcode_locations: pd.DataFrame) -> dg.AssetCheckResult:
+        duplicates = int(postcode_locations["img_id"].duplicated().sum())
+        return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_img_ids": duplicates})
+
+    @dg.asset_check(
+        asset=scope.key("lsoa_labels"),
+        name=LOCATIONS_LABELLED,
+        additional_ins={"postcode_locations": scope.table_in("postcode_locations")},
+        description="Every image location's LSOA has a label for every outcome found; reports the shortfall.",
+    )
+    def every_location_has_labels(lsoa_labels: pd.DataFrame, postcode_locations: pd.DataFrame) -> dg.AssetCheckResult:
+        shortfall = {}
+        for outcome, rows in lsoa_labels.groupby("outcome"):
+            missing = ~postcode_locations["lsoa11"].isin(rows["lsoa11"])
+            if missing.any():
+                shortfall[outcome] = int(missing.sum())
+        return dg.AssetCheckResult(
+            passed=not shortfall,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"locations_without_label": dg.MetadataValue.json(shortfall)},
+        )
+
+    return [deciles_balanced, deciles_decided_by_values, label_keys_unique, img_id_unique, every_location_has_labels]

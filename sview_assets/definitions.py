@@ -1,38 +1,32 @@
-"""The sview code location: every asset, check, job, sensor and resource in one place.
+"""The sview code location: every city's assets, checks, jobs and sensors, and the shared resources, in one place.
 
-Stage order is the asset graph's; what runs by itself is each asset's automation condition
-(``conditions.py``) evaluated by the ``sview_automation`` sensor, and the image-batch sensor
-registering new batches (``sensors.py``). Running everything is a backfill of all assets
-("Materialize all"), or ``python -m sview_assets.pipeline``, which materializes the same graph.
+The cities come from ``data/cities.toml`` (or ``SVIEW_CITY`` alone, see ``cities.py``); each gets the
+same asset graph under its own key prefix and group (``scope.py``). Stage order is the asset graph's;
+what runs by itself is each asset's automation condition (``conditions.py``) evaluated by the
+``sview_automation`` sensor, and each city's image-batch sensor registering new batches
+(``sensors.py``). Running everything is a backfill of all assets ("Materialize all"), or
+``python -m sview_assets.pipeline``, which materializes the same graph.
 """
+
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
-from .assets.features import training_set, vgg16_features
-from .assets.images import image_manifest
-from .assets.labels import lsoa_labels, postcode_locations
-from .assets.predictions import location_predictions, lsoa_predictions, model_metrics
-from .assets.training import ordinal_model
-from .assets.views import warehouse_views
-from .checks import LABEL_CHECKS
-from .jobs import JOBS
+from .assets.features import build_feature_assets
+from .assets.images import build_image_assets
+from .assets.labels import build_label_assets
+from .assets.predictions import build_prediction_assets
+from .assets.training import build_training_assets
+from .assets.views import build_view_assets
+from .checks import build_label_checks
+from .cities import Deployment, read_deployment
+from .jobs import AssetJob, build_city_jobs
 from .resources import Vgg16Resource, warehouse_resources
-from .sensors import SENSORS
-from .settings import SviewSettings
+from .scope import CityScope
+from .sensors import automation_sensor, build_image_batch_sensor
+from .settings import Storage, SviewSettings
 from .watchdog import run_watchdog
-
-ASSETS = [
-    postcode_locations,
-    lsoa_labels,
-    image_manifest,
-    vgg16_features,
-    training_set,
-    ordinal_model,
-    location_predictions,
-    lsoa_predictions,
-    model_metrics,
-    warehouse_views,
-]
 
 TENSORFLOW_STEPS_AT_ONCE = 1
 EXECUTOR = dg.multiprocess_executor.configured(
@@ -43,17 +37,71 @@ EXECUTOR = dg.multiprocess_executor.configured(
 )
 
 
-def build_definitions(settings: SviewSettings | None = None, vgg16: Vgg16Resource | None = None) -> dg.Definitions:
-    """Definitions for one city; tests pass settings rooted in a temporary folder."""
-    settings = settings or SviewSettings.from_env()
+@dataclass(frozen=True)
+class CityDefinitions:
+    """One city's share of the code location."""
+
+    scope: CityScope
+    assets: list[dg.AssetsDefinition]
+    checks: list[dg.AssetChecksDefinition]
+    jobs: dict[str, AssetJob] = field(default_factory=dict)
+    sensors: list[dg.SensorDefinition] = field(default_factory=list)
+
+    def asset(self, name: str) -> dg.AssetsDefinition:
+        """The city's asset ``name`` (e.g. ``"vgg16_features"``), to materialize on its own."""
+        key = self.scope.key(name)
+        found = [asset for asset in self.assets if key in asset.keys]
+        if not found:
+            raise KeyError(f"{self.scope.city} has no asset {name!r}")
+        return found[0]
+
+
+def build_city(city: str) -> CityDefinitions:
+    """The asset graph of one city, in dependency order: labels, images, features, models, predictions, views."""
+    scope = CityScope(city)
+    assets = [
+        *build_label_assets(scope),
+        *build_image_assets(scope),
+        *build_feature_assets(scope),
+        *build_training_assets(scope),
+        *build_prediction_assets(scope),
+        *build_view_assets(scope),
+    ]
+    jobs = build_city_jobs(scope)
+    return CityDefinitions(scope, assets, build_label_checks(scope), jobs, [build_image_batch_sensor(scope, jobs)])
+
+
+def build_definitions(
+    storage: Storage | None = None,
+    vgg16: Vgg16Resource | None = None,
+    deployment: Deployment | None = None,
+) -> dg.Definitions:
+    """Definitions for every city of ``deployment`` (default: ``cities.toml`` under the data root, or ``SVIEW_CITY``)."""
+    storage = storage or Storage.from_env()
+    deployment = deployment or read_deployment(Path(storage.data_root))
+    cities = [build_city(city) for city in deployment.cities]
     return dg.Definitions(
-        assets=ASSETS,
-        asset_checks=LABEL_CHECKS,
-        jobs=JOBS,
-        sensors=[*SENSORS, run_watchdog],
+        assets=[asset for city in cities for asset in city.assets],
+        asset_checks=[check for city in cities for check in city.checks],
+        jobs=[job for city in cities for job in city.jobs.values()],
+        sensors=[*(sensor for city in cities for sensor in city.sensors), automation_sensor, run_watchdog],
         executor=EXECUTOR,
-        resources={"settings": settings, "vgg16": vgg16 or Vgg16Resource.from_env(), **warehouse_resources(settings)},
+        resources={
+            "storage": storage,
+            "vgg16": vgg16 or Vgg16Resource.from_env(),
+            **warehouse_resources([storage.for_city(city) for city in deployment.cities], deployment.default_city),
+        },
     )
+
+
+def city_resources(settings: SviewSettings, vgg16: Vgg16Resource | None = None) -> dict[str, object]:
+    """The resources one city's assets need, for materializing them outside the code location (tests, benchmarks)."""
+    return {"storage": settings.storage(), "vgg16": vgg16 or Vgg16Resource.from_env(), **warehouse_resources([settings])}
+
+
+def definitions_for_city(settings: SviewSettings, vgg16: Vgg16Resource | None = None) -> dg.Definitions:
+    """A code location of ``settings``' city alone (tests, benchmarks)."""
+    return build_definitions(settings.storage(), vgg16, Deployment((settings.city,)))
 
 
 defs = build_definitions()

@@ -1,10 +1,10 @@
-"""``python -m sview_assets.pipeline`` (what ``make demo`` runs): materialize every asset of the city, in this process.
+"""``python -m sview_assets.pipeline`` (what ``make demo`` runs): materialize every asset of every city (or ``--city``), in this process.
 
 A thin client of the code location: it registers new image batches the way the image-batch sensor
 does, then materializes the asset graph stage by stage as a backfill of every asset would
 (``run_plan.py``), each run recorded in the Dagster instance and shown in the UI. Which partitions
-run: the image batches whose features are missing or stale (unchanged batches are never extracted
-again) and every outcome of the city (or ``--outcomes``). A failing batch or outcome is reported
+run: each city's image batches whose features are missing or stale (unchanged batches are never
+extracted again) and every outcome of the city (or ``--outcomes``). A failing batch or outcome is reported
 and the others go on; the command exits 1 if any run failed.
 """
 
@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from .outcomes import OUTCOME_KEYS
-from .partitions import image_batch_partitions, outcome_partitions
 from .run_plan import plan_stages
+from .scope import CityScope
 from .staleness import plan_image_batches
 
-TRAINED_ASSET = dg.AssetKey("ordinal_model")
+TRAINED_ASSET = "ordinal_model"
 
 
 @dataclass
@@ -45,40 +45,39 @@ class PipelineReport:
 def materialize_everything(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
+    cities: list[str],
     *,
     outcomes: list[str] | None = None,
     train_config: dict | None = None,
     log: Callable[[str], None] = print,
     log_level: str = "INFO",
 ) -> PipelineReport:
-    """Materialize the whole asset graph of ``defs``: new or stale image batches, every (or each chosen) outcome."""
+    """Materialize the asset graph of ``cities`` in ``defs``: new or stale image batches, every (or each chosen) outcome."""
     report = PipelineReport()
     job = defs.resolve_implicit_global_asset_job_def()
-    settings, vgg16 = defs.resources["settings"], defs.resources["vgg16"]
-    batch_plan = plan_image_batches(instance, settings, image_batch_partitions.name, vgg16.recipe())
-    if batch_plan.to_register:
-        instance.add_dynamic_partitions(image_batch_partitions.name, batch_plan.to_register)
-    for batch, reasons in sorted(batch_plan.reasons.items()):
-        log(f"  image batch {batch}: {'; '.join(reasons)}")
-    if batch_plan.removed:
-        log(f"  left out, no longer under raw/images/: {', '.join(batch_plan.removed)}")
+    storage, vgg16 = defs.resources["storage"], defs.resources["vgg16"]
+    partition_keys: dict[str, Callable[[], list[str]]] = {}
+    for city in cities:
+        scope = CityScope(city)
+        batch_plan = plan_image_batches(instance, storage.for_city(city), scope.image_batches.name, vgg16.recipe())
+        if batch_plan.to_register:
+            instance.add_dynamic_partitions(scope.image_batches.name, batch_plan.to_register)
+        for batch, reasons in sorted(batch_plan.reasons.items()):
+            log(f"  {city}: image batch {batch}: {'; '.join(reasons)}")
+        if batch_plan.removed:
+            log(f"  {city}: left out, no longer under raw/images/: {', '.join(batch_plan.removed)}")
+        partition_keys[scope.image_batches.name] = lambda plan=batch_plan: sorted(plan.to_extract)
+        partition_keys[scope.outcomes.name] = lambda scope=scope: _chosen_outcomes(instance, scope, outcomes, report, log)
 
-    def chosen_outcomes() -> list[str]:
-        city = instance.get_dynamic_partitions(outcome_partitions.name)
-        for outcome in sorted(set(outcomes or []) - set(city)):
-            report.failed.append(f"outcome[{outcome}]")
-            report.runs.append((f"outcome[{outcome}]", "not run: no labels in this city"))
-            log(f"FAILED: outcome[{outcome}]: this city's label files do not provide it (see lsoa_labels' outcomes_not_built)")
-        return [o for o in (outcomes or city) if o in city]
-
-    partition_keys = {image_batch_partitions.name: lambda: sorted(batch_plan.to_extract), outcome_partitions.name: chosen_outcomes}
-    stages = plan_stages(list(defs.assets))
+    selected = [asset for asset in defs.assets if any(key.path[0] in cities for key in asset.keys)]
+    stages = plan_stages(selected)
     for number, stage in enumerate(stages, start=1):
         keys = [None] if stage.partitions_def is None else partition_keys[stage.partitions_def.name]()
         log(f"stage {number}/{len(stages)}: {stage.label}" + ("" if keys == [None] else f" for {len(keys)} partition(s)"))
         config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-        if train_config and TRAINED_ASSET in stage.assets:
-            config["ops"] = {TRAINED_ASSET.to_python_identifier(): {"config": train_config}}
+        trained = [key for key in stage.assets if key.path[-1] == TRAINED_ASSET]
+        if train_config and trained:
+            config["ops"] = {key.to_python_identifier(): {"config": train_config} for key in trained}
         succeeded = 0
         for i, key in enumerate(keys, start=1):
             label = stage.label if key is None else f"{stage.label} [{key}]"
@@ -104,11 +103,23 @@ def materialize_everything(
     return report
 
 
+def _chosen_outcomes(instance: dg.DagsterInstance, scope: CityScope, outcomes: list[str] | None, report: PipelineReport, log) -> list[str]:
+    """The outcomes to train in ``scope``'s city: ``outcomes`` (each one its labels lack is reported failed) or all it has."""
+    available = instance.get_dynamic_partitions(scope.outcomes.name)
+    for outcome in sorted(set(outcomes or []) - set(available)):
+        label = f"{scope.city}/outcome[{outcome}]"
+        report.failed.append(label)
+        report.runs.append((label, "not run: no labels in this city"))
+        log(f"FAILED: {label}: this city's label files do not provide it (see lsoa_labels' outcomes_not_built)")
+    return [o for o in (outcomes or available) if o in available]
+
+
 def main(argv: list[str] | None = None) -> None:
     from .ml.presets import PRESETS
     from .report import print_metrics
 
-    parser = argparse.ArgumentParser(description="Materialize every sview asset for the configured city (SVIEW_CITY), in this process.")
+    parser = argparse.ArgumentParser(description="Materialize every sview asset of the configured cities (data/cities.toml or SVIEW_CITY), in this process.")
+    parser.add_argument("--city", action="append", help="a city to run (repeat for several; default: every city of the deployment)")
     parser.add_argument(
         "--outcomes", nargs="*", help=f"outcomes to train (default: every outcome the city's label files provide, of {', '.join(OUTCOME_KEYS)})"
     )
@@ -125,17 +136,26 @@ def main(argv: list[str] | None = None) -> None:
 
     from .definitions import defs
 
-    settings = defs.resources["settings"]
+    storage = defs.resources["storage"]
+    deployed = [key.path[0] for key in defs.resolve_all_asset_keys() if key.path[-1] == "lsoa_labels"]
+    not_deployed = sorted(set(args.city or []) - set(deployed))
+    if not_deployed:
+        parser.error(f"city {', '.join(not_deployed)} is not in this deployment ({', '.join(deployed)}); list it in data/cities.toml")
+    cities = args.city or deployed
     if not os.environ.get("DAGSTER_HOME"):
         print("DAGSTER_HOME is not set: runs are not kept after this process (the Makefile sets it to data/.dagster).")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    report = materialize_everything(defs, instance, outcomes=args.outcomes, train_config=overrides or None)
+    report = materialize_everything(defs, instance, cities, outcomes=args.outcomes, train_config=overrides or None)
     if not report.success:
         print(f"runs of this pipeline:\n{report.summary()}", file=sys.stderr)
         print(f"{len(report.failed)} run(s) failed: {', '.join(report.failed)}; their logs are in the Dagster UI (make ui).", file=sys.stderr)
         sys.exit(1)
-    print_metrics(settings)
-    print(f"done: {len(report.runs)} runs, warehouse at {settings.paths.warehouse}")
+    for city in cities:
+        settings = storage.for_city(city)
+        print(f"\n{city}:")
+        print_metrics(settings)
+        print(f"warehouse at {settings.warehouse}")
+    print(f"done: {len(report.runs)} runs")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 from dagster_deltalake import LocalConfig
@@ -17,6 +18,7 @@ from pydantic import Field, field_validator
 
 from .ml.feature_store import ExtractorRecipe
 from .ml.vgg16 import FLOAT32, PRECISIONS, WeightsInfo, file_stamp, weights_info
+from .scope import CityScope
 from .settings import SviewSettings
 from .warehouse.delta_io import WarehouseIOManager
 from .warehouse.tables import SCHEMA
@@ -79,25 +81,32 @@ def _cached_extractor(weights_file: str | None, seed: int, file_stamp: tuple[int
 
 
 class WarehouseSQL(DuckDBResource):
-    """An in-memory DuckDB connection with the city's warehouse tables and views defined (see :mod:`sview_assets.sql`)."""
+    """An in-memory DuckDB connection with every city's warehouse tables and views, one schema per city (see :mod:`sview_assets.sql`)."""
 
     database: str = ":memory:"
-    warehouse: str = Field(description="The city's warehouse folder (Delta tables).")
+    warehouses: dict[str, str] = Field(description="Warehouse folder (Delta tables) of each city, by city name; each city becomes a schema.")
+    default_city: str = Field(description="The city whose schema is current: its tables answer to their plain names.")
 
     @contextmanager
     def get_connection(self):
-        from .warehouse.duckdb_views import attach_warehouse
+        from .warehouse.duckdb_views import attach_warehouses
 
         with super().get_connection() as connection:
-            attach_warehouse(connection, self.warehouse)
+            attach_warehouses(connection, {city: Path(folder) for city, folder in self.warehouses.items()}, self.default_city)
             yield connection
 
 
-def warehouse_resources(settings: SviewSettings) -> dict[str, object]:
-    """The Delta Lake I/O manager (tables) and the DuckDB resource (SQL) of a city's warehouse."""
-    warehouse = str(settings.warehouse)
+def warehouse_io_manager(settings: SviewSettings) -> WarehouseIOManager:
+    """The Delta Lake I/O manager of one city's warehouse."""
     versions_kept = int(os.environ.get(VERSIONS_KEPT_ENV) or 3)
+    return WarehouseIOManager(root_uri=str(settings.warehouse), storage_options=LocalConfig(), schema=SCHEMA, versions_kept=versions_kept)
+
+
+def warehouse_resources(cities: list[SviewSettings], default_city: str | None = None) -> dict[str, object]:
+    """Each city's Delta Lake I/O manager (``<city>__warehouse``) and one DuckDB resource (``duckdb``) over them all."""
+    if not cities:
+        raise ValueError("warehouse_resources needs at least one city")
     return {
-        "io_manager": WarehouseIOManager(root_uri=warehouse, storage_options=LocalConfig(), schema=SCHEMA, versions_kept=versions_kept),
-        "duckdb": WarehouseSQL(warehouse=warehouse),
+        **{CityScope(c.city).io_manager_key: warehouse_io_manager(c) for c in cities},
+        "duckdb": WarehouseSQL(warehouses={c.city: str(c.warehouse) for c in cities}, default_city=default_city or cities[0].city),
     }

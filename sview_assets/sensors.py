@@ -1,7 +1,7 @@
-"""The image-batch sensor and the declarative-automation sensor.
+"""The image-batch sensor of each city and the declarative-automation sensor.
 
-The image-batch sensor is the only place where the pipeline looks at the file
-system on its own: it registers new batches as ``image_batch`` partitions,
+A city's image-batch sensor (``<city>__image_batch_sensor``) is the only place where the pipeline
+looks at the file system on its own: it registers new batches as the city's ``<city>__image_batch`` partitions,
 requests features for batches that are new or whose features are stale, and
 drops batches removed from ``raw/images/`` (requesting a training set without
 them). Everything downstream follows from the asset graph: the automation
@@ -12,10 +12,10 @@ import os
 
 import dagster as dg
 
-from .jobs import image_features_job, training_set_job
-from .partitions import image_batch_partitions
+from .jobs import FEATURES_JOB, TRAINING_SET_JOB, AssetJob
 from .resources import Vgg16Resource
-from .settings import SviewSettings
+from .scope import CityScope
+from .settings import Storage
 from .staleness import BatchScan, plan_image_batches
 
 SENSOR_INTERVAL_ENV = "SVIEW_SENSOR_INTERVAL_SECONDS"
@@ -29,34 +29,44 @@ def sensor_interval_seconds() -> int:
     return int(value)
 
 
-@dg.sensor(
-    jobs=[image_features_job, training_set_job],
-    minimum_interval_seconds=sensor_interval_seconds(),
-    default_status=dg.DefaultSensorStatus.STOPPED,
-)
-def image_batch_sensor(context: dg.SensorEvaluationContext, settings: SviewSettings, vgg16: Vgg16Resource) -> dg.SensorResult:
-    """Registers new image batches under raw/images/ and requests features for new or stale ones
-    (other image files, VGG16 weights or preprocessing than their feature file records); a batch
-    removed from raw/images/ is unregistered and the training set rebuilt without it.
+def build_image_batch_sensor(scope: CityScope, jobs: dict[str, AssetJob]) -> dg.SensorDefinition:
+    """The city's image-batch sensor, launching its features and training-set jobs."""
+    image_features_job, training_set_job = jobs[FEATURES_JOB], jobs[TRAINING_SET_JOB]
+    image_batch_partitions = scope.image_batches
 
-    A tick fingerprints only the batches whose folder or archive changed, plus a few others in turn
-    (see ``staleness.py``), so its cost follows the change, not the size of the city."""
-    plan = plan_image_batches(context.instance, settings, image_batch_partitions.name, vgg16.recipe(), BatchScan.from_cursor(context.cursor))
-    for key, reasons in sorted(plan.reasons.items()):
-        context.log.info(f"batch {key}: {'; '.join(reasons)}")
-    requests = [
-        dg.RunRequest(job_name=image_features_job.name, partition_key=key, run_key=f"{key}:{provenance.digest()}")
-        for key, provenance in plan.to_extract.items()
-    ]
-    partition_requests = []
-    if plan.to_register:
-        partition_requests.append(image_batch_partitions.build_add_request(plan.to_register))
-    if plan.removed:
-        context.log.info(f"batch(es) no longer under raw/images/: {', '.join(plan.removed)}; the training set is rebuilt without them")
-        partition_requests.append(image_batch_partitions.build_delete_request(plan.removed))
-        # Once unregistered, the batches are not seen as removed again: this request is made once.
-        requests.append(dg.RunRequest(job_name=training_set_job.name))
-    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests, cursor=plan.scan.to_cursor())
+    @dg.sensor(
+        name=scope.name("image_batch_sensor"),
+        jobs=[image_features_job, training_set_job],
+        minimum_interval_seconds=sensor_interval_seconds(),
+        default_status=dg.DefaultSensorStatus.STOPPED,
+    )
+    def image_batch_sensor(context: dg.SensorEvaluationContext, storage: Storage, vgg16: Vgg16Resource) -> dg.SensorResult:
+        """Registers new image batches under raw/images/ and requests features for new or stale ones
+        (other image files, VGG16 weights or preprocessing than their feature file records); a batch
+        removed from raw/images/ is unregistered and the training set rebuilt without it.
+
+        A tick fingerprints only the batches whose folder or archive changed, plus a few others in turn
+        (see ``staleness.py``), so its cost follows the change, not the size of the city."""
+        plan = plan_image_batches(
+            context.instance, storage.for_city(scope.city), image_batch_partitions.name, vgg16.recipe(), BatchScan.from_cursor(context.cursor)
+        )
+        for key, reasons in sorted(plan.reasons.items()):
+            context.log.info(f"batch {key}: {'; '.join(reasons)}")
+        requests = [
+            dg.RunRequest(job_name=image_features_job.name, partition_key=key, run_key=f"{key}:{provenance.digest()}")
+            for key, provenance in plan.to_extract.items()
+        ]
+        partition_requests = []
+        if plan.to_register:
+            partition_requests.append(image_batch_partitions.build_add_request(plan.to_register))
+        if plan.removed:
+            context.log.info(f"batch(es) no longer under raw/images/: {', '.join(plan.removed)}; the training set is rebuilt without them")
+            partition_requests.append(image_batch_partitions.build_delete_request(plan.removed))
+            # Once unregistered, the batches are not seen as removed again: this request is made once.
+            requests.append(dg.RunRequest(job_name=training_set_job.name))
+        return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests, cursor=plan.scan.to_cursor())
+
+    return image_batch_sensor
 
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
@@ -67,5 +77,3 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     description="Evaluates every asset's automation condition: runs what its inputs changed once nothing upstream is missing or running, "
     "and retries failures each night.",
 )
-
-SENSORS = [image_batch_sensor, automation_sensor]

@@ -1,8 +1,9 @@
-"""Where a city's inputs and outputs live.
+"""Where each city's inputs and outputs live.
 
-One resource, :class:`SviewSettings`, names the data root and the city; every
-stage asks it for paths instead of using the current directory, so the same
-code runs from the Makefile, the webserver and tests rooted in a temp folder.
+The resource :class:`Storage` names the data root (and, optionally, a shared warehouse root); every
+city's assets ask it for their city's :class:`SviewSettings`, which give the paths, instead of using
+the current directory, so the same code runs from the Makefile, the webserver and tests rooted in a
+temp folder.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ DATA_ROOT_ENV = "SVIEW_DATA_ROOT"
 CITY_ENV = "SVIEW_CITY"
 WAREHOUSE_ROOT_ENV = "SVIEW_WAREHOUSE_ROOT"
 DEFAULT_CITY = "demo"
-_CITY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_CITY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 def default_data_root() -> Path:
@@ -34,10 +35,15 @@ def default_city() -> str:
 
 
 def validate_city(city: str) -> str:
-    """Return ``city`` if it is a safe folder name, else raise a clear error."""
-    if not _CITY_NAME.match(city):
+    """Return ``city`` if it is a safe name, else raise a clear error.
+
+    A city's name is its folder under the data root, the prefix of its asset keys, its Dagster group,
+    and its DuckDB schema, so it is kept to what all four accept unquoted.
+    """
+    if not isinstance(city, str) or not _CITY_NAME.match(city):
         raise ValueError(
-            f"City name {city!r} is not allowed: use letters, digits, '_' or '-' (it becomes a folder name under the data root). Set {CITY_ENV} accordingly."
+            f"City name {city!r} is not allowed: use lower-case letters, digits and '_', starting with a letter, at most 40 characters "
+            f"(it names the city's folder, asset keys and SQL schema). Rename it in {CITY_ENV} or data/cities.toml."
         )
     return city
 
@@ -116,11 +122,10 @@ class CityPaths:
         return self.root / "warehouse"
 
 
-class SviewSettings(dg.ConfigurableResource):
-    """Which city to work on and where its files live."""
+class Storage(dg.ConfigurableResource):
+    """Where the cities live: one folder per city under the data root."""
 
     data_root: str = Field(description=f"Folder holding one sub-folder per city. Default: ${DATA_ROOT_ENV} or the project's data/.")
-    city: str = Field(description=f"City folder under the data root. Default: ${CITY_ENV} or 'demo'.")
     warehouse_root: str = Field(
         default="",
         description=(
@@ -130,17 +135,42 @@ class SviewSettings(dg.ConfigurableResource):
     )
 
     @classmethod
+    def from_env(cls) -> Storage:
+        """Storage from the environment, with the documented defaults."""
+        return cls(data_root=str(default_data_root()), warehouse_root=os.environ.get(WAREHOUSE_ROOT_ENV, ""))
+
+    def for_city(self, city: str) -> SviewSettings:
+        """The paths of one city."""
+        return SviewSettings(data_root=self.data_root, city=city, warehouse_root=self.warehouse_root)
+
+
+@dataclass(frozen=True)
+class SviewSettings:
+    """One city's folders: the city's name, the data root it lives under, and where its warehouse is."""
+
+    data_root: str
+    city: str
+    warehouse_root: str = ""
+
+    def __post_init__(self):
+        validate_city(self.city)
+
+    @classmethod
     def from_env(cls) -> SviewSettings:
-        """Settings from the environment, with the documented defaults."""
-        return cls(data_root=str(default_data_root()), city=validate_city(default_city()), warehouse_root=os.environ.get(WAREHOUSE_ROOT_ENV, ""))
+        """The city of ``$SVIEW_CITY`` (default ``demo``) under the data root of the environment."""
+        return Storage.from_env().for_city(default_city())
+
+    def storage(self) -> Storage:
+        """The :class:`Storage` resource this city lives in."""
+        return Storage(data_root=self.data_root, warehouse_root=self.warehouse_root)
 
     @property
     def paths(self) -> CityPaths:
-        return CityPaths(Path(self.data_root).resolve() / validate_city(self.city))
+        return CityPaths(Path(self.data_root).resolve() / self.city)
 
     @property
     def warehouse(self) -> Path:
         """Where this city's tables live: ``<warehouse_root>/<city>`` when a warehouse root is set, else ``data/<city>/warehouse``."""
         if self.warehouse_root:
-            return Path(self.warehouse_root).resolve() / validate_city(self.city)
+            return Path(self.warehouse_root).resolve() / self.city
         return self.paths.warehouse

@@ -1,10 +1,13 @@
-"""SQL over a city's warehouse: ``connect()`` from Python, ``make sql`` / ``sview-sql`` for a DuckDB shell.
+"""SQL over the cities' warehouses: ``connect()`` from Python, ``make sql`` / ``sview-sql`` for a DuckDB shell.
 
     from sview_assets.sql import connect
-    connect().sql("SELECT * FROM metrics_summary").show()
+    connect().sql("SELECT * FROM metrics_summary").show()             -- the default city
+    connect().sql("SELECT * FROM demo_north.metrics_summary").show()  -- any city, by its schema
 
 Both open an in-memory DuckDB that reads the Delta tables' current snapshots, so they never hold a
-lock that a running pipeline would wait for. The city comes from ``SVIEW_CITY`` (default ``demo``).
+lock that a running pipeline would wait for. Every city of the deployment (``data/cities.toml``) is a
+schema; the default city (``SVIEW_CITY``, else the first listed) is the current schema, so its tables
+also answer to their plain names.
 """
 
 from __future__ import annotations
@@ -13,23 +16,33 @@ import os
 import sys
 from pathlib import Path
 
+from .cities import read_deployment
 from .settings import SviewSettings
-from .warehouse.duckdb_views import attach_warehouse, warehouse_statements
+from .warehouse.duckdb_views import attach_warehouses, warehouse_statements
+
+
+def deployment_warehouses(settings: SviewSettings) -> dict[str, Path]:
+    """The warehouse folder of every city deployed beside ``settings``' city (that city included)."""
+    storage = settings.storage()
+    cities = list(read_deployment(Path(settings.data_root)).cities)
+    if settings.city not in cities:
+        cities.insert(0, settings.city)
+    return {city: storage.for_city(city).warehouse for city in cities}
 
 
 def connect(settings: SviewSettings | None = None):
-    """An in-memory DuckDB connection with every warehouse table and view of the city defined."""
+    """An in-memory DuckDB connection with every city's warehouse tables and views defined, ``settings``' city current."""
     import duckdb
 
     settings = settings or SviewSettings.from_env()
     connection = duckdb.connect()
-    attach_warehouse(connection, settings.warehouse)
+    attach_warehouses(connection, deployment_warehouses(settings), settings.city)
     return connection
 
 
 def shell_setup(settings: SviewSettings) -> str:
     """The statements the DuckDB shell runs before the user's, as one script."""
-    return ";\n".join(warehouse_statements(settings.warehouse)) + ";"
+    return ";\n".join(warehouse_statements(deployment_warehouses(settings), settings.city)) + ";"
 
 
 def duckdb_cli() -> Path:
@@ -41,7 +54,7 @@ def duckdb_cli() -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Replace this process with the DuckDB shell on the city's warehouse; extra arguments go to the shell (e.g. ``-c 'SELECT 1'``)."""
+    """Replace this process with the DuckDB shell on the cities' warehouses; extra arguments go to the shell (e.g. ``-c 'SELECT 1'``)."""
     settings = SviewSettings.from_env()
     if not settings.warehouse.is_dir():
         sys.exit(f"No warehouse at {settings.warehouse} yet: run the pipeline for city {settings.city!r} first (make demo).")

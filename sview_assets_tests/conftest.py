@@ -49,18 +49,18 @@ def built_city(tmp_path_factory, random_vgg16):
 
     Session-scoped because VGG16 extraction is the slow part; tests must not modify it.
     """
-    from sview_assets.definitions import build_definitions
-    from sview_assets.partitions import image_batch_partitions
+    from sview_assets.definitions import definitions_for_city
+    from sview_assets.scope import CityScope
 
     settings = make_city(tmp_path_factory.mktemp("built"), city="built")
-    defs = build_definitions(settings, random_vgg16)
+    defs = definitions_for_city(settings, random_vgg16)
     instance = dg.DagsterInstance.local_temp(tempdir=str(tmp_path_factory.mktemp("instance")))
-    assert defs.resolve_job_def("labels_job").execute_in_process(instance=instance).success
+    assert defs.resolve_job_def("built__labels_job").execute_in_process(instance=instance).success
     batches = ["batch_000", "batch_001"]
-    instance.add_dynamic_partitions(image_batch_partitions.name, batches)
+    instance.add_dynamic_partitions(CityScope("built").image_batches.name, batches)
     for batch in batches:
-        assert defs.resolve_job_def("image_features_job").execute_in_process(instance=instance, partition_key=batch).success
-    assert defs.resolve_job_def("training_set_job").execute_in_process(instance=instance).success
+        assert defs.resolve_job_def("built__image_features_job").execute_in_process(instance=instance, partition_key=batch).success
+    assert defs.resolve_job_def("built__training_set_job").execute_in_process(instance=instance).success
     return settings, defs, instance
 
 
@@ -69,12 +69,13 @@ def city_copy(built_city, tmp_path):
     """A private copy of the built tiny city (raw files, features, training set, warehouse, outcome partitions)."""
     import shutil
 
-    from sview_assets.partitions import image_batch_partitions, outcome_partitions
+    from sview_assets.scope import CityScope
 
     settings, _, built_instance = built_city
     copy = SviewSettings(data_root=str(tmp_path), city="copy")
     shutil.copytree(settings.paths.root, copy.paths.root, ignore=shutil.ignore_patterns("models"))
     instance = dg.DagsterInstance.ephemeral()
-    for partitions in (image_batch_partitions, outcome_partitions):
-        instance.add_dynamic_partitions(partitions.name, built_instance.get_dynamic_partitions(partitions.name))
+    built, copied = CityScope("built"), CityScope("copy")
+    for source, target in ((built.image_batches, copied.image_batches), (built.outcomes, copied.outcomes)):
+        instance.add_dynamic_partitions(target.name, built_instance.get_dynamic_partitions(source.name))
     return copy, instance

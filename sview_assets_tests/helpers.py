@@ -3,25 +3,6 @@
 import dagster as dg
 
 
-def retrain_outcome_job():
-    """The ``retrain_outcome`` job of the city named by the environment (SVIEW_DATA_ROOT, SVIEW_CITY)."""
-    from sview_assets.definitions import defs
-
-    return defs.resolve_job_def("retrain_outcome")
-
-
-def run_outcome_with_multiprocess_executor(outcome: str) -> None:
-    """Run one outcome's chain with the multiprocess executor against $DAGSTER_HOME; exit 1 on failure."""
-    run_config = {
-        "ops": {"ordinal_model": {"config": {"epochs": 2, "batch_size": 16, "patience": 2, "folds": 3}}},
-        "execution": {"config": {"multiprocess": {"max_concurrent": 2}}},
-    }
-    with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(dg.reconstructable(retrain_outcome_job), instance=instance, run_config=run_config, tags={"dagster/partition": outcome})
-        if not result.success:
-            raise SystemExit(f"run for {outcome} failed")
-
-
 def sleep_in_a_run(seconds: float) -> None:
     """Run a one-op job that sleeps, in this process, against $DAGSTER_HOME (tests kill it midway)."""
 
@@ -41,15 +22,13 @@ def sleep_in_a_run(seconds: float) -> None:
 
 def materialize_batch(settings, vgg16, batch: str):
     """Register ``batch`` in a fresh instance and materialize its manifest and features; return the result."""
-    from sview_assets.assets.features import vgg16_features
-    from sview_assets.assets.images import image_manifest
-    from sview_assets.partitions import image_batch_partitions
-    from sview_assets.resources import warehouse_resources
+    from sview_assets.definitions import build_city, city_resources
 
+    city = build_city(settings.city)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(image_batch_partitions.name, [batch])
-    resources = {"settings": settings, "vgg16": vgg16, **warehouse_resources(settings)}
-    return dg.materialize([image_manifest, vgg16_features], partition_key=batch, instance=instance, resources=resources)
+    instance.add_dynamic_partitions(city.scope.image_batches.name, [batch])
+    assets = [city.asset("image_manifest"), city.asset("vgg16_features")]
+    return dg.materialize(assets, partition_key=batch, instance=instance, resources=city_resources(settings, vgg16))
 
 
 def extract_batch_and_print_peak_rss(data_root: str, city: str, batch: str) -> None:
@@ -68,12 +47,13 @@ def train_outcome_in_this_process(data_root: str, city: str, outcome: str, confi
     """Materialize ``ordinal_model[outcome]`` of a built city in this process (tests kill it between folds)."""
     import json
 
-    from sview_assets.assets.training import ordinal_model
-    from sview_assets.partitions import outcome_partitions
+    from sview_assets.definitions import build_city
     from sview_assets.settings import SviewSettings
 
+    built = build_city(city)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(outcome_partitions.name, [outcome])
+    instance.add_dynamic_partitions(built.scope.outcomes.name, [outcome])
     settings = SviewSettings(data_root=data_root, city=city)
-    run_config = {"ops": {"ordinal_model": {"config": json.loads(config_json)}}}
-    assert dg.materialize([ordinal_model], partition_key=outcome, instance=instance, resources={"settings": settings}, run_config=run_config).success
+    run_config = {"ops": {built.scope.op_name("ordinal_model"): {"config": json.loads(config_json)}}}
+    resources = {"storage": settings.storage()}
+    assert dg.materialize([built.asset("ordinal_model")], partition_key=outcome, instance=instance, resources=resources, run_config=run_config).success

@@ -12,7 +12,7 @@ import pytest
 
 from sview_assets.assets.training import score_check
 from sview_assets.checks import decile_imbalance
-from sview_assets.definitions import build_definitions
+from sview_assets.definitions import definitions_for_city
 from sview_assets.ml.deciles import rank_deciles
 from sview_assets.ml.feature_store import file_sha256, read_feature_attrs, read_feature_ids
 from sview_assets.ml.training_set import read_training_table
@@ -60,7 +60,7 @@ def test_label_checks_pass_on_demo_and_fail_on_bad_input():
 
 
 def test_deciles_check_fails_for_a_constant_or_near_constant_outcome():
-    from sview_assets.checks import deciles_decided_by_values
+    from sview_assets.checks import decided_by_values_result as deciles_decided_by_values
 
     lsoas = [f"E01{i:06d}" for i in range(40)]
     distinct = pd.DataFrame({"lsoa11": lsoas, "outcome": "varied", "raw_value": np.arange(40.0)})
@@ -104,7 +104,7 @@ def test_rerunning_one_batch_leaves_the_other_untouched(built_city):
     other_state = (other.stat().st_mtime_ns, file_sha256(other))
     rerun_ids = read_feature_ids(rerun)
     rerun_mtime = rerun.stat().st_mtime_ns
-    result = defs.resolve_job_def("image_features_job").execute_in_process(instance=instance, partition_key="batch_001")
+    result = defs.resolve_job_def("built__image_features_job").execute_in_process(instance=instance, partition_key="batch_001")
     assert result.success
     assert (other.stat().st_mtime_ns, file_sha256(other)) == other_state
     assert rerun.stat().st_mtime_ns != rerun_mtime
@@ -133,9 +133,9 @@ def test_bad_locations_are_skipped_and_reported(tiny_raw, tmp_path, random_vgg16
     assert "unreadable image" in check.metadata["reasons"].value["2"]
 
 
-def run_outcome(defs, instance, outcome, **config):
-    run_config = {"ops": {"ordinal_model": {"config": {**TINY_TRAINING, **config}}}}
-    result = defs.resolve_job_def("retrain_outcome").execute_in_process(instance=instance, partition_key=outcome, run_config=run_config)
+def run_outcome(defs, instance, outcome, city="built", **config):
+    run_config = {"ops": {f"{city}__ordinal_model": {"config": {**TINY_TRAINING, **config}}}}
+    result = defs.resolve_job_def(f"{city}__retrain_outcome").execute_in_process(instance=instance, partition_key=outcome, run_config=run_config)
     assert result.success
     return result
 
@@ -146,7 +146,7 @@ def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
     run_outcome(defs, instance, "control")
     checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
     assert checks["scores_finite_and_varied"]
-    metrics_metadata = first.asset_materializations_for_node("model_metrics")[0].metadata
+    metrics_metadata = first.asset_materializations_for_node("built__model_metrics")[0].metadata
     assert metrics_metadata["map_geometry"].value == "boundaries"
     assert metrics_metadata["map_score_mean"].value.startswith("![plot](data:image/png;base64,")
     mine = "SELECT * FROM location_predictions WHERE outcome IN ('income', 'control') ORDER BY outcome, img_id"
@@ -186,7 +186,7 @@ def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
     assert set(lsoas["method"]) == {"score_mean", "decile_mean"} and len(lsoas) == 2 * 20
     assert (lsoas.groupby("method")["n_locations"].sum() == 60).all()
 
-    assert defs.resolve_job_def("views_job").execute_in_process(instance=instance).success
+    assert defs.resolve_job_def("built__views_job").execute_in_process(instance=instance).success
     summary = query(settings, "SELECT * FROM metrics_summary WHERE outcome IN ('income', 'control')")
     metrics = query(settings, "SELECT * FROM model_metrics WHERE outcome IN ('income', 'control')")
     assert sorted(summary["outcome"].unique()) == ["control", "income"] and len(summary) == 4
@@ -221,15 +221,15 @@ class HeldReader:
 
 
 def test_definitions_load_with_every_job_and_sensor_and_an_automation_condition_on_every_derived_asset(tmp_path):
-    defs = build_definitions(SviewSettings(data_root=str(tmp_path), city="x"))
+    defs = definitions_for_city(SviewSettings(data_root=str(tmp_path), city="x"))
     for job in ("labels_job", "image_features_job", "training_set_job", "retrain_outcome", "views_job"):
-        assert defs.resolve_job_def(job) is not None
-    assert {s.name for s in defs.sensors} == {"image_batch_sensor", "sview_automation", "run_watchdog"}
+        assert defs.resolve_job_def(f"x__{job}") is not None
+    assert {s.name for s in defs.sensors} == {"x__image_batch_sensor", "sview_automation", "run_watchdog"}
     assert not list(defs.schedules or [])
     graph = defs.resolve_asset_graph()
     assert len(list(graph.get_all_asset_keys())) == 10
     without_condition = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).automation_condition is None}
-    assert without_condition == {"image_manifest", "vgg16_features"}, "image batches are the sensor's; every other asset keeps itself up to date"
+    assert without_condition == {"x/image_manifest", "x/vgg16_features"}, "image batches are the sensor's; every other asset keeps itself up to date"
 
 
 def test_city_names_cannot_escape_the_data_root(tmp_path):
@@ -239,18 +239,20 @@ def test_city_names_cannot_escape_the_data_root(tmp_path):
 
 def test_a_failing_score_check_keeps_the_previous_model_and_predictions(city_copy, random_vgg16):
     settings, instance = city_copy
-    defs = build_definitions(settings, random_vgg16)
-    run_outcome(defs, instance, "income")
+    defs = definitions_for_city(settings, random_vgg16)
+    run_outcome(defs, instance, "income", city="copy")
     folder = settings.paths.model_dir("income")
     before_files = {p.name: file_sha256(p) for p in folder.iterdir()}
     before_rows = query(settings, "SELECT * FROM location_predictions WHERE outcome = 'income' ORDER BY img_id")
-    run_config = {"ops": {"ordinal_model": {"config": {**TINY_TRAINING, "learning_rate": 1e30}}}}
-    result = defs.resolve_job_def("retrain_outcome").execute_in_process(instance=instance, partition_key="income", run_config=run_config, raise_on_error=False)
+    run_config = {"ops": {"copy__ordinal_model": {"config": {**TINY_TRAINING, "learning_rate": 1e30}}}}
+    result = defs.resolve_job_def("copy__retrain_outcome").execute_in_process(
+        instance=instance, partition_key="income", run_config=run_config, raise_on_error=False
+    )
     assert not result.success
     check = result.get_asset_check_evaluations()[0]
     assert check.check_name == "scores_finite_and_varied" and not check.passed
     assert check.metadata["non_finite_scores"].value > 0 or check.metadata["score_std"].value <= 1e-6
-    assert result.asset_materializations_for_node("ordinal_model") == []
+    assert result.asset_materializations_for_node("copy__ordinal_model") == []
     assert {p.name: file_sha256(p) for p in folder.iterdir()} == before_files
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
     pd.testing.assert_frame_equal(query(settings, "SELECT * FROM location_predictions WHERE outcome = 'income' ORDER BY img_id"), before_rows)

@@ -7,11 +7,10 @@ import zipfile
 
 import dagster as dg
 
-from sview_assets.definitions import ASSETS
+from sview_assets.definitions import build_city
 from sview_assets.demo.geography import CitySpec
 from sview_assets.outcomes import OUTCOME_KEYS
 from sview_assets.resources import Vgg16Resource
-from sview_assets.sensors import image_batch_sensor
 from sview_assets.sources.images import find_batches
 from sview_assets.staleness import BatchScan, scan_batches
 
@@ -19,7 +18,8 @@ RANDOM_SEED_0 = Vgg16Resource(weights_file="", random_seed=0)
 
 
 def evaluate_sensor(instance, settings, vgg16=RANDOM_SEED_0, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"settings": settings, "vgg16": vgg16})
+    [image_batch_sensor] = build_city(settings.city).sensors
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"storage": settings.storage(), "vgg16": vgg16})
     return image_batch_sensor(context)
 
 
@@ -29,7 +29,7 @@ def test_sensor_registers_new_batches_and_requests_their_features(tiny_city):
     assert [r.partition_key for r in result.run_requests] == ["batch_000", "batch_001"]
     assert result.dynamic_partitions_requests[0].partition_keys == ["batch_000", "batch_001"]
     keys = {r.run_key for r in result.run_requests}
-    instance.add_dynamic_partitions("image_batch", ["batch_000", "batch_001"])
+    instance.add_dynamic_partitions("tiny__image_batch", ["batch_000", "batch_001"])
     again = evaluate_sensor(instance, tiny_city, cursor=result.cursor)
     assert not again.dynamic_partitions_requests
     assert {r.run_key for r in again.run_requests} == keys  # same run keys: Dagster launches each only once
@@ -46,16 +46,16 @@ def test_sensor_registers_new_batches_and_requests_their_features(tiny_city):
 
 def test_a_removed_batch_is_unregistered_and_the_training_set_rebuilt_once(tiny_city):
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("image_batch", ["batch_000", "batch_001"])
+    instance.add_dynamic_partitions("tiny__image_batch", ["batch_000", "batch_001"])
     first = evaluate_sensor(instance, tiny_city)
     (tiny_city.paths.raw_images / "batch_001.zip").unlink()
     removed = evaluate_sensor(instance, tiny_city, cursor=first.cursor)
     [delete] = removed.dynamic_partitions_requests
     assert isinstance(delete, dg.DeleteDynamicPartitionsRequest) and delete.partition_keys == ["batch_001"]
-    assert [(r.job_name, r.partition_key) for r in removed.run_requests] == [("image_features_job", "batch_000"), ("training_set_job", None)]
-    instance.delete_dynamic_partition("image_batch", "batch_001")
+    assert [(r.job_name, r.partition_key) for r in removed.run_requests] == [("tiny__image_features_job", "batch_000"), ("tiny__training_set_job", None)]
+    instance.delete_dynamic_partition("tiny__image_batch", "batch_001")
     after = evaluate_sensor(instance, tiny_city, cursor=removed.cursor)
-    assert not after.dynamic_partitions_requests and [r.job_name for r in after.run_requests] == ["image_features_job"]
+    assert not after.dynamic_partitions_requests and [r.job_name for r in after.run_requests] == ["tiny__image_features_job"]
 
 
 def folder_batch(settings, name: str):
@@ -103,33 +103,33 @@ def test_batches_with_current_features_are_not_requested_until_the_weights_chang
 def test_declarative_automation_moves_one_stage_at_a_time_and_retries_a_failure_at_night(tmp_path, random_vgg16):
     """Labels first; new features request one training-set run; then each outcome's chain once; the views
     once some metrics exist; nothing twice; a failed outcome once more after the nightly tick."""
-    from sview_assets.definitions import build_definitions
+    from sview_assets.definitions import definitions_for_city
 
     from .conftest import TINY_CITY, make_city
 
     settings = make_city(tmp_path, CitySpec(**{**TINY_CITY.__dict__, "batch_size": 60}), city="auto")
-    defs = build_definitions(settings, random_vgg16)
+    defs = definitions_for_city(settings, random_vgg16)
     instance = dg.DagsterInstance.ephemeral()
-    day = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.timezone.utc)
+    day = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
 
     def evaluate(cursor, at=day):
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor, evaluation_time=at)
-        requested = {key: result.get_num_requested(dg.AssetKey(key)) for key in ASSET_NAMES}
+        requested = {key: result.get_num_requested(dg.AssetKey(["auto", key])) for key in ASSET_NAMES}
         return result, {k: v for k, v in requested.items() if v}
 
     result, requested = evaluate(None)
     assert requested == {"postcode_locations": 1, "lsoa_labels": 1}
     assert evaluate(result.cursor)[1] == {}
-    assert defs.resolve_job_def("labels_job").execute_in_process(instance=instance).success
-    instance.add_dynamic_partitions("image_batch", ["batch_000"])
-    assert defs.resolve_job_def("image_features_job").execute_in_process(instance=instance, partition_key="batch_000").success
+    assert defs.resolve_job_def("auto__labels_job").execute_in_process(instance=instance).success
+    instance.add_dynamic_partitions("auto__image_batch", ["batch_000"])
+    assert defs.resolve_job_def("auto__image_features_job").execute_in_process(instance=instance, partition_key="batch_000").success
 
     result, requested = evaluate(result.cursor)
     assert requested == {"training_set": 1}
     result, requested = evaluate(result.cursor)
     assert requested == {}
 
-    assert defs.resolve_job_def("training_set_job").execute_in_process(instance=instance).success
+    assert defs.resolve_job_def("auto__training_set_job").execute_in_process(instance=instance).success
     result, requested = evaluate(result.cursor)
     # Each outcome's chain is requested together (one run per outcome partition); the views wait
     # until some metrics exist.
@@ -138,9 +138,9 @@ def test_declarative_automation_moves_one_stage_at_a_time_and_retries_a_failure_
     assert evaluate(result.cursor)[1] == {}
 
     tiny = {"epochs": 1, "folds": 2, "patience": 1, "batch_size": 16}
-    retrain = defs.resolve_job_def("retrain_outcome")
-    assert retrain.execute_in_process(instance=instance, partition_key="income", run_config={"ops": {"ordinal_model": {"config": tiny}}}).success
-    broken = {"ops": {"ordinal_model": {"config": {**tiny, "learning_rate": 1e30}}}}
+    retrain = defs.resolve_job_def("auto__retrain_outcome")
+    assert retrain.execute_in_process(instance=instance, partition_key="income", run_config={"ops": {"auto__ordinal_model": {"config": tiny}}}).success
+    broken = {"ops": {"auto__ordinal_model": {"config": {**tiny, "learning_rate": 1e30}}}}
     assert not retrain.execute_in_process(instance=instance, partition_key="crime", run_config=broken, raise_on_error=False).success
     result, requested = evaluate(result.cursor)
     assert requested == {"warehouse_views": 1}, "the views refresh although crime failed and the other outcomes never ran"
@@ -151,4 +151,4 @@ def test_declarative_automation_moves_one_stage_at_a_time_and_retries_a_failure_
     assert evaluate(result.cursor, at=day + datetime.timedelta(hours=15, minutes=1))[1] == {}
 
 
-ASSET_NAMES = tuple(key.to_user_string() for asset in ASSETS for key in asset.keys)
+ASSET_NAMES = tuple(key.path[-1] for asset in build_city("auto").assets for key in asset.keys)

@@ -27,7 +27,7 @@ def test_a_failed_stage_prints_the_summary_and_exits_1_without_metrics(tiny_city
     directory.write_text("\n".join([lines[0], lines[1].rsplit(",", 1)[0] + ",not-an-id", *lines[2:]]) + "\n")
     done = run_cli(tiny_city, tmp_path)
     assert done.returncode == 1
-    assert "FAILED lsoa_labels, postcode_locations (" in done.stderr and "1 run(s) failed: lsoa_labels, postcode_locations" in done.stderr
+    assert "FAILED tiny/lsoa_labels, tiny/postcode_locations (" in done.stderr and "1 run(s) failed: tiny/lsoa_labels, tiny/postcode_locations" in done.stderr
     assert "stopping: every run of stage 1 failed" in done.stdout
     assert "'not-an-id' is not a number" in done.stdout + done.stderr
     assert "| outcome |" not in done.stdout and "does not exist" not in done.stderr

@@ -79,21 +79,22 @@ def test_missing_source_is_reported_not_fatal(tiny_raw, tmp_path):
 def test_a_city_with_iod_and_census_only_gets_exactly_those_outcomes(tiny_city):
     import dagster as dg
 
-    from sview_assets.assets.labels import lsoa_labels, postcode_locations
+    from sview_assets.definitions import build_city, city_resources
     from sview_assets.outcomes import CENSUS, IOD
-    from sview_assets.partitions import outcome_partitions
-    from sview_assets.resources import warehouse_resources
 
     raw = tiny_city.paths.raw
     (raw / DEFAULT_SOURCE_FILES["income"]).unlink()
     extra = pd.read_csv(raw / DEFAULT_SOURCE_FILES["extra"])
     extra.rename(columns={"Control index": "Something else"}).to_csv(raw / DEFAULT_SOURCE_FILES["extra"], index=False)
+    city = build_city("tiny")
+    outcome_partitions = city.scope.outcomes
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(outcome_partitions.name, ["control", "income"])
-    result = dg.materialize([postcode_locations, lsoa_labels], instance=instance, resources={"settings": tiny_city, **warehouse_resources(tiny_city)})
+    assets = [city.asset("postcode_locations"), city.asset("lsoa_labels")]
+    result = dg.materialize(assets, instance=instance, resources=city_resources(tiny_city))
     expected = [o.key for o in OUTCOMES if o.source in (IOD, CENSUS)]
     assert sorted(instance.get_dynamic_partitions(outcome_partitions.name)) == sorted(expected)
-    metadata = result.asset_materializations_for_node("lsoa_labels")[0].metadata
+    metadata = result.asset_materializations_for_node("tiny__lsoa_labels")[0].metadata
     not_built = metadata["outcomes_not_built"].value
     assert sorted(not_built) == ["control", "mean_income", "median_income"]
     assert "income source file not found" in not_built["mean_income"] and "'Control index' is not in" in not_built["control"]
@@ -105,15 +106,14 @@ def test_a_city_with_iod_and_census_only_gets_exactly_those_outcomes(tiny_city):
 def test_launchpad_file_names_are_confined_to_raw(tiny_city, tmp_path, name):
     import dagster as dg
 
-    from sview_assets.assets.labels import postcode_locations
-    from sview_assets.resources import warehouse_resources
+    from sview_assets.definitions import build_city, city_resources
 
     secret = tmp_path / "secret.csv"
     secret.write_text("pcd,oa11,lsoa11,msoa11,lat,long,img_id\nTOP-SECRET-VALUE,x,y,z,1,2,3\n")
     result = dg.materialize(
-        [postcode_locations],
-        resources={"settings": tiny_city, **warehouse_resources(tiny_city)},
-        run_config={"ops": {"postcode_locations": {"config": {"postcode_file": name}}}},
+        [build_city("tiny").asset("postcode_locations")],
+        resources=city_resources(tiny_city),
+        run_config={"ops": {"tiny__postcode_locations": {"config": {"postcode_file": name}}}},
         raise_on_error=False,
     )
     assert not result.success
@@ -126,7 +126,7 @@ def test_an_unwritable_data_root_fails_at_once_with_the_folder_named(tiny_city, 
 
     import dagster as dg
 
-    from sview_assets.assets.labels import postcode_locations
+    from sview_assets.definitions import build_city
     from sview_assets.resources import warehouse_resources
     from sview_assets.settings import SviewSettings
 
@@ -135,8 +135,8 @@ def test_an_unwritable_data_root_fails_at_once_with_the_folder_named(tiny_city, 
     settings = SviewSettings(data_root=str(blocker), city="tiny")
     start = time.monotonic()
     result = dg.materialize(
-        [postcode_locations],
-        resources={"settings": tiny_city, **warehouse_resources(settings)},
+        [build_city("tiny").asset("postcode_locations")],
+        resources={"storage": tiny_city.storage(), **warehouse_resources([settings])},
         raise_on_error=False,
     )
     assert not result.success and time.monotonic() - start < 20

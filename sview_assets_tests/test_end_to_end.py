@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from sview_assets.definitions import ASSETS
+from sview_assets.definitions import build_city
 from sview_assets.demo.geography import CitySpec
 from sview_assets.settings import PROJECT_ROOT
 from sview_assets.sql import connect
@@ -105,13 +105,13 @@ def killed_run_unblocks_the_queue(client, dagster_home: str) -> None:
     """kill -9 a running run's process: the watchdog fails it and the run queued behind it completes."""
     from sview_assets.watchdog import WATCH_INTERVAL_SECONDS, run_worker_pid
 
-    victim = client.submit_job_execution("image_features_job", tags={"dagster/partition": "batch_000"})
+    victim = client.submit_job_execution("served__image_features_job", tags={"dagster/partition": "batch_000"})
     with dg.DagsterInstance.from_config(dagster_home) as instance:
         deadline = time.monotonic() + 120
         while (worker := run_worker_pid(instance, victim)) is None and time.monotonic() < deadline:
             time.sleep(0.5)
         assert worker is not None, "the run to kill never started"
-        waiting = client.submit_job_execution("views_job")
+        waiting = client.submit_job_execution("served__views_job")
         os.kill(worker[0], signal.SIGKILL)
         killed_at = time.monotonic()
         assert wait_for_run_end(client, victim, 120) == dg.DagsterRunStatus.FAILURE
@@ -122,7 +122,7 @@ def killed_run_unblocks_the_queue(client, dagster_home: str) -> None:
 E2E_CITY = CitySpec(n_lsoas=20, n_locations=42, seed=3, batch_size=14, image_width=160, image_height=120)
 E2E_OUTCOMES = ["mean_income", "median_income"]
 LOCATION = {"repositoryLocationName": "sview", "repositoryName": "__repository__"}
-ALL_ASSETS = tuple(key.to_user_string() for asset in ASSETS for key in asset.keys)
+ALL_ASSETS = tuple(key.path[-1] for asset in build_city("served").assets for key in asset.keys)
 BY_BATCH = {"image_manifest", "vgg16_features"}
 BY_OUTCOME = {"ordinal_model", "location_predictions", "lsoa_predictions", "model_metrics"}
 FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
@@ -138,11 +138,11 @@ def graphql(port: int, query: str, **variables) -> dict:
     return answer["data"]
 
 
-def materializations_by_run(instance, run_ids: set[str]) -> dict[tuple[str, str | None], int]:
-    """(asset, partition) -> how many times the runs ``run_ids`` materialized it."""
+def materializations_by_run(instance, run_ids: set[str], city: str = "served") -> dict[tuple[str, str | None], int]:
+    """(asset, partition) -> how many times the runs ``run_ids`` materialized the city's asset."""
     counts: dict[tuple[str, str | None], int] = {}
     for name in ALL_ASSETS:
-        for record in instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(name)), limit=10_000).records:
+        for record in instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey([city, name])), limit=10_000).records:
             if record.run_id in run_ids:
                 key = (name, record.partition_key)
                 counts[key] = counts.get(key, 0) + 1
@@ -186,7 +186,10 @@ def served_city(tmp_path_factory):
         (settings.paths.raw / DEFAULT_SOURCE_FILES[source]).unlink()
     held = root / "batch_002.zip"
     shutil.move(settings.paths.raw_images / "batch_002.zip", held)
+    # The deployment's cities come from data/cities.toml, as a user's would (not SVIEW_CITY).
+    (root / "data" / "cities.toml").write_text('cities = ["served"]\n')
     env = {**city_environment(settings, root / "dagster_home"), "SVIEW_SENSOR_INTERVAL_SECONDS": "5"}
+    env.pop("SVIEW_CITY")
     port = free_port()
     log = root / "dagster_dev.log"
     server = subprocess.Popen(
@@ -200,12 +203,12 @@ def served_city(tmp_path_factory):
     try:
         wait_for_server(port, server)
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)
-        labels = client.submit_job_execution("labels_job")
+        labels = client.submit_job_execution("served__labels_job")
         assert wait_for_run_end(client, labels, 180) == dg.DagsterRunStatus.SUCCESS, log.read_text()[-4000:]
         for batch in ("batch_000", "batch_001"):
             added = graphql(
                 port,
-                'mutation($r: RepositorySelector!, $k: String!) { addDynamicPartition(repositorySelector: $r, partitionsDefName: "image_batch", partitionKey: $k) { __typename } }',
+                'mutation($r: RepositorySelector!, $k: String!) { addDynamicPartition(repositorySelector: $r, partitionsDefName: "served__image_batch", partitionKey: $k) { __typename } }',
                 r=LOCATION,
                 k=batch,
             )
@@ -213,7 +216,7 @@ def served_city(tmp_path_factory):
         launched = graphql(
             port,
             "mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) { __typename ... on LaunchBackfillSuccess { backfillId } } }",
-            p={"assetSelection": [{"path": [name]} for name in ALL_ASSETS], "allPartitions": True, "title": "Materialize all"},
+            p={"assetSelection": [{"path": ["served", name]} for name in ALL_ASSETS], "allPartitions": True, "title": "Materialize all"},
         )["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         backfill_id = launched["backfillId"]
@@ -242,7 +245,7 @@ def test_materialize_all_through_graphql_behind_the_guard_materializes_every_ass
         assert runs and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
         # One run per partition: labels, each batch, the training set, each outcome's chain, the views.
         assert len(runs) == 1 + 2 + 1 + len(E2E_OUTCOMES) + 1
-        assert materializations_by_run(instance, {r.run_id for r in runs}) == expected_once(["batch_000", "batch_001"], E2E_OUTCOMES)
+        assert materializations_by_run(instance, {r.run_id for r in runs}, "plain") == expected_once(["batch_000", "batch_001"], E2E_OUTCOMES)
     with connect(settings) as connection:
         summary = connection.execute("SELECT outcome, method, n_lsoas FROM metrics_summary ORDER BY outcome, method").fetchall()
         lsoas = connection.execute("SELECT count(DISTINCT lsoa11) FROM location_predictions").fetchone()[0]
@@ -253,7 +256,7 @@ def test_automation_with_the_real_daemon_carries_a_new_batch_to_the_views_once(s
     port, client, settings = served_city["port"], served_city["client"], served_city["settings"]
     dagster_home = served_city["env"]["DAGSTER_HOME"]
     sensors = {}
-    for name in ("image_batch_sensor", "sview_automation"):
+    for name in ("served__image_batch_sensor", "sview_automation"):
         started = graphql(
             port,
             "mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { __typename ... on Sensor { sensorState { status } } } }",
@@ -280,7 +283,7 @@ def test_automation_with_the_real_daemon_carries_a_new_batch_to_the_views_once(s
         time.sleep(12)  # two more ticks of each sensor: nothing else may start
         new_runs = [r for r in instance.get_runs() if r.run_id not in before]
         assert {r.status for r in new_runs} == {dg.DagsterRunStatus.SUCCESS}, [(r.job_name, r.status) for r in new_runs]
-        assert "batch_002" in instance.get_dynamic_partitions("image_batch")
+        assert "batch_002" in instance.get_dynamic_partitions("served__image_batch")
         after_batch = expected_once(["batch_002"], E2E_OUTCOMES, [n for n in ALL_ASSETS if n not in ("postcode_locations", "lsoa_labels")])
         assert materializations_by_run(instance, {r.run_id for r in new_runs}) == after_batch
         # The features run, the training set, one run per outcome chain, the views.
@@ -289,6 +292,26 @@ def test_automation_with_the_real_daemon_carries_a_new_batch_to_the_views_once(s
         rows = connection.execute("SELECT outcome, count(*) FROM location_predictions GROUP BY outcome ORDER BY outcome").fetchall()
     assert rows == [(o, E2E_CITY.n_locations) for o in E2E_OUTCOMES]
     killed_run_unblocks_the_queue(client, dagster_home)
+
+
+def test_a_city_added_to_the_cities_file_appears_in_the_ui_after_a_reload(served_city):
+    port, settings = served_city["port"], served_city["settings"]
+    node = "query($k: AssetKeyInput!) { assetNodeOrError(assetKey: $k) { __typename ... on AssetNode { groupName partitionDefinition { name } } } }"
+    assert graphql(port, node, k={"path": ["added", "vgg16_features"]})["assetNodeOrError"]["__typename"] == "AssetNotFoundError"
+    (Path(settings.data_root) / "cities.toml").write_text('cities = ["served", "added"]\n')
+    reloaded = graphql(
+        port,
+        "mutation($n: String!) { reloadRepositoryLocation(repositoryLocationName: $n) { __typename } }",
+        n=LOCATION["repositoryLocationName"],
+    )["reloadRepositoryLocation"]
+    assert reloaded["__typename"] == "WorkspaceLocationEntry", reloaded
+    deadline = time.monotonic() + 120
+    while (found := graphql(port, node, k={"path": ["added", "vgg16_features"]})["assetNodeOrError"])["__typename"] != "AssetNode":
+        assert time.monotonic() < deadline, f"the new city's assets did not appear after the reload: {found}"
+        time.sleep(2)
+    assert found["groupName"] == "added" and found["partitionDefinition"]["name"] == "added__image_batch"
+    still = graphql(port, node, k={"path": ["served", "vgg16_features"]})["assetNodeOrError"]
+    assert still["__typename"] == "AssetNode" and still["groupName"] == "served"
 
 
 def test_cli_trains_exactly_the_outcomes_a_city_without_income_and_extras_has(tmp_path):
@@ -313,4 +336,4 @@ def test_cli_trains_exactly_the_outcomes_a_city_without_income_and_extras_has(tm
         runs = instance.get_runs()
         # The graph's stages: labels, each batch, the training set, each outcome's chain, the views.
         assert len(runs) == 1 + 2 + 1 + 11 + 1 and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
-        assert materializations_by_run(instance, {r.run_id for r in runs}) == expected_once(["batch_000", "batch_001"], sorted(expected))
+        assert materializations_by_run(instance, {r.run_id for r in runs}, "plain") == expected_once(["batch_000", "batch_001"], sorted(expected))

@@ -6,11 +6,11 @@ import shutil
 import numpy as np
 import pytest
 
-from sview_assets.definitions import build_definitions
+from sview_assets.definitions import definitions_for_city
 from sview_assets.ml.feature_store import read_feature_attrs, read_feature_ids
 from sview_assets.ml.training_set import build_training_set, read_training_table
-from sview_assets.partitions import image_batch_partitions
 from sview_assets.resources import Vgg16Resource
+from sview_assets.scope import CityScope
 from sview_assets.staleness import plan_image_batches
 
 from .test_assets import query
@@ -19,7 +19,7 @@ BATCHES = ["batch_000", "batch_001"]
 
 
 def plan(settings, instance, vgg16):
-    return plan_image_batches(instance, settings, image_batch_partitions.name, vgg16.recipe())
+    return plan_image_batches(instance, settings, CityScope(settings.city).image_batches.name, vgg16.recipe())
 
 
 def step_error(result) -> str:
@@ -27,8 +27,8 @@ def step_error(result) -> str:
 
 
 def run_training_set(settings, instance, vgg16):
-    defs = build_definitions(settings, vgg16)
-    return defs.resolve_job_def("training_set_job").execute_in_process(instance=instance, raise_on_error=False)
+    defs = definitions_for_city(settings, vgg16)
+    return defs.resolve_job_def(f"{settings.city}__training_set_job").execute_in_process(instance=instance, raise_on_error=False)
 
 
 def test_new_weights_make_every_batch_stale_until_re_extracted(city_copy, random_vgg16):
@@ -44,8 +44,8 @@ def test_new_weights_make_every_batch_stale_until_re_extracted(city_copy, random
     assert "Stale features in 2 batch(es)" in step_error(refused) and "batch_001: VGG16 weights changed" in step_error(refused)
 
     before = settings.paths.feature_file("batch_000").read_bytes()
-    defs = build_definitions(settings, other_weights)
-    assert defs.resolve_job_def("image_features_job").execute_in_process(instance=instance, partition_key="batch_000").success
+    defs = definitions_for_city(settings, other_weights)
+    assert defs.resolve_job_def(f"{settings.city}__image_features_job").execute_in_process(instance=instance, partition_key="batch_000").success
     assert settings.paths.feature_file("batch_000").read_bytes() != before
     assert read_feature_attrs(settings.paths.feature_file("batch_000"))["weights_sha256"] == other_weights.weights().sha256
     assert sorted(plan(settings, instance, other_weights).to_extract) == ["batch_001"]
@@ -79,7 +79,7 @@ def test_a_batch_removed_from_raw_leaves_the_training_set(city_copy, random_vgg1
     assert result.success
     kept = sorted(read_training_table(settings.paths.training_set).locations["img_id"])
     assert kept == sorted(read_feature_ids(settings.paths.feature_file("batch_000")).tolist()) and len(kept) == 30
-    metadata = result.asset_materializations_for_node("training_set")[0].metadata
+    metadata = result.asset_materializations_for_node("copy__training_set")[0].metadata
     assert metadata["batches_removed_from_raw"].value == ["batch_001"] and metadata["batches"].value == 1
 
 

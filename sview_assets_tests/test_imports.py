@@ -45,7 +45,7 @@ def test_package_modules_import_each_other_without_a_cycle():
     from graphlib import CycleError, TopologicalSorter
 
     graph = package_imports()
-    assert "sview_assets.definitions" in graph and "sview_assets.assets.training" in graph["sview_assets.jobs"]
+    assert "sview_assets.definitions" in graph and "sview_assets.assets.training" in graph["sview_assets.definitions"]
     try:
         order = list(TopologicalSorter(graph).static_order())
     except CycleError as error:

@@ -2,19 +2,26 @@
 
 import dagster as dg
 
-from sview_assets.definitions import ASSETS
+from sview_assets.definitions import build_city
 from sview_assets.run_plan import plan_stages
 
 
 def test_the_asset_graph_gives_five_stages_with_one_partitions_definition_each():
-    stages = plan_stages(ASSETS)
+    stages = plan_stages(build_city("x").assets)
     assert [(s.label, s.partitions_def.name if s.partitions_def else None) for s in stages] == [
-        ("lsoa_labels, postcode_locations", None),
-        ("image_manifest, vgg16_features", "image_batch"),
-        ("training_set", None),
-        ("location_predictions, lsoa_predictions, model_metrics, ordinal_model", "outcome"),
-        ("warehouse_views", None),
+        ("x/lsoa_labels, x/postcode_locations", None),
+        ("x/image_manifest, x/vgg16_features", "x__image_batch"),
+        ("x/training_set", None),
+        ("x/location_predictions, x/lsoa_predictions, x/model_metrics, x/ordinal_model", "x__outcome"),
+        ("x/warehouse_views", None),
     ]
+
+
+def test_two_cities_never_share_a_run():
+    stages = plan_stages([*build_city("a").assets, *build_city("b").assets])
+    assert len(stages) == 10
+    assert all(len({key.path[0] for key in stage.assets}) == 1 for stage in stages)
+    assert [s.label for s in stages[:2]] == ["a/lsoa_labels, a/postcode_locations", "b/lsoa_labels, b/postcode_locations"]
 
 
 def test_an_asset_joins_its_parents_run_only_when_it_shares_their_partitions():

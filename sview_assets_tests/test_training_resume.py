@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sview_assets.assets.training import ordinal_model
+from sview_assets.definitions import build_city
 from sview_assets.ml.fold_checkpoints import checkpoint_folder
 from sview_assets.ml.model_folder import OUT_OF_FOLD_FILE, fold_model_file
 from sview_assets.settings import PROJECT_ROOT
@@ -22,12 +22,13 @@ KILL_AFTER = "income: fold 1/3 trained"
 
 def train(settings, instance):
     """Materialize ordinal_model[income] in process; return the run's log messages."""
+    city = build_city(settings.city)
     result = dg.materialize(
-        [ordinal_model],
+        [city.asset("ordinal_model")],
         partition_key="income",
         instance=instance,
-        resources={"settings": settings},
-        run_config={"ops": {"ordinal_model": {"config": TRAINING}}},
+        resources={"storage": settings.storage()},
+        run_config={"ops": {city.scope.op_name("ordinal_model"): {"config": TRAINING}}},
     )
     assert result.success
     return [e.message for e in instance.all_logs(result.run_id) if e.message]

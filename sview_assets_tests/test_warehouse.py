@@ -11,7 +11,7 @@ import pytest
 
 from sview_assets.settings import PROJECT_ROOT, SviewSettings
 from sview_assets.warehouse.delta_io import replaced_versions
-from sview_assets.warehouse.duckdb_views import attach_warehouse
+from sview_assets.warehouse.duckdb_views import attach_warehouses
 
 from .warehouse_writers import OUTCOMES, ROWS, write
 
@@ -20,7 +20,7 @@ WRITER = [sys.executable, "-m", "sview_assets_tests.warehouse_writers"]
 
 def groups(warehouse, sql):
     connection = duckdb.connect()
-    attach_warehouse(connection, warehouse)
+    attach_warehouses(connection, {"test": warehouse}, "test")
     return connection.execute(sql).fetchall()
 
 

@@ -8,7 +8,7 @@ partial or mixed one.
 import json
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -32,7 +32,7 @@ def rows(generation: int, outcome: str | None = None) -> pd.DataFrame:
     frame = pd.DataFrame({"img_id": np.arange(ROWS, dtype="int64"), "score": np.random.default_rng(generation).random(ROWS), "generation": generation})
     if outcome is not None:
         frame.insert(0, "outcome", outcome)
-        start = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=generation)
+        start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=generation)
         frame[VERSION_COLUMN] = f"{start:%Y%m%dT%H%M%SZ}-{generation:08x}"
     return frame
 
@@ -77,10 +77,10 @@ def hold_and_query(warehouse: str, stop_file: str) -> None:
     """
     import duckdb
 
-    from sview_assets.warehouse.duckdb_views import attach_warehouse
+    from sview_assets.warehouse.duckdb_views import attach_warehouses
 
     connection = duckdb.connect()
-    attach_warehouse(connection, Path(warehouse))
+    attach_warehouses(connection, {"held": Path(warehouse)}, "held")
     print("connected", flush=True)
     queries, mixed, errors, seen = 0, 0, [], set()
     while not Path(stop_file).exists():

@@ -9,119 +9,202 @@ from ..conditions import keep_up_to_date
 from ..ml.feature_store import ExtractorRecipe, FeatureProvenance, write_feature_file
 from ..ml.training_set import build_training_set
 from ..ml.vgg16 import MODEL_DESCRIPTION, PREPROCESSING_VERSION
-from ..partitions import image_batch_partitions
 from ..resources import Vgg16Resource
-from ..settings import SviewSettings
+from ..scope import CityScope
+from ..settings import Storage, SviewSettings
 from ..sources.images import find_batches
 from ..staleness import inventory_features
 from .images import find_batch
 
-GROUP = "features"
 FEATURES_COMPLETE = "all_locations_extracted"
 TRAINING_SET_ALIGNED = "rows_match_label_table"
 TENSORFLOW_TAG = {"sview/tensorflow": "true"}
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=image_batch_partitions,
-    kinds={"tensorflow", "hdf5"},
-    op_tags=TENSORFLOW_TAG,
-    check_specs=[
-        dg.AssetCheckSpec(
-            FEATURES_COMPLETE,
-            asset="vgg16_features",
-            description="Every location of the batch has features; lists those skipped (missing heading, unreadable image).",
+def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
+    """The city's ``vgg16_features`` (one partition per image batch) and ``training_set``."""
+
+    @dg.asset(
+        name="vgg16_features",
+        key_prefix=scope.prefix,
+        group_name=scope.group,
+        partitions_def=scope.image_batches,
+        ins={"image_manifest": scope.table_in("image_manifest")},
+        kinds={"tensorflow", "hdf5"},
+        op_tags=TENSORFLOW_TAG,
+        check_specs=[
+            dg.AssetCheckSpec(
+                FEATURES_COMPLETE,
+                asset=scope.key("vgg16_features"),
+                description="Every location of the batch has features; lists those skipped (missing heading, unreadable image).",
+            )
+        ],
+    )
+    def vgg16_features(
+        context: dg.AssetExecutionContext,
+        storage: Storage,
+        vgg16: Vgg16Resource,
+        image_manifest: pd.DataFrame,
+    ):
+        """VGG16 fc6 features (before its ReLU, as the paper) of the four headings of every usable location in one batch.
+
+        Written to `data/<city>/features/<batch>.h5` (`features [n, 4, 4096]` float32, `img_id [n]`,
+        attributes naming the weights, their checksum, the preprocessing and the fingerprint of the image
+        files) by write-then-rename. The features are valid only while those match: a change of any of
+        them makes the batch stale, and the sensor and the CLI extract it again.
+        Without a weights file the extractor uses seeded RANDOM weights: fine for the demo, never
+        comparable with ImageNet features; the metadata and the file say so.
+        """
+        from ..ml.devices import locations_per_call, select_device
+        from ..ml.extract import extract_features
+        from ..ml.threads import configure_tensorflow_threads
+
+        cores = configure_tensorflow_threads()
+        device = select_device()
+        per_call = locations_per_call(device, vgg16.locations_per_batch)
+        batch = context.partition_key
+        settings = storage.for_city(scope.city)
+        fingerprint = _manifest_fingerprint(settings, batch, image_manifest)
+        usable = image_manifest[image_manifest["usable"]]
+        skipped = image_manifest[~image_manifest["usable"] & (image_manifest["img_id"] >= 0)]
+        model, weights = vgg16.build()
+        if weights.is_random:
+            context.log.warning(f"VGG16 weights: {weights.source}. These are NOT ImageNet features; set SVIEW_VGG16_WEIGHTS for real ones.")
+        start = time.perf_counter()
+        last_report = [start]
+
+        def progress(done: int, total: int) -> None:
+            if time.perf_counter() - last_report[0] > 15 or done == total:
+                last_report[0] = time.perf_counter()
+                context.log.info(f"batch {batch}: {done}/{total} locations extracted")
+
+        result = extract_features(
+            model,
+            usable["img_id"].tolist(),
+            usable[["path_a", "path_b", "path_c", "path_d"]].to_numpy().tolist(),
+            locations_per_batch=per_call,
+            progress=progress,
         )
-    ],
-)
-def vgg16_features(
-    context: dg.AssetExecutionContext,
-    settings: SviewSettings,
-    vgg16: Vgg16Resource,
-    image_manifest: pd.DataFrame,
-):
-    """VGG16 fc6 features (before its ReLU, as the paper) of the four headings of every usable location in one batch.
+        seconds = time.perf_counter() - start
+        provenance = FeatureProvenance.of(fingerprint, ExtractorRecipe(weights.sha256, vgg16.precision))
+        info = write_feature_file(
+            settings.paths.feature_file(batch),
+            result.img_ids,
+            result.features,
+            {**provenance.as_attrs(), "weights": weights.source, "model": MODEL_DESCRIPTION, "batch": batch},
+        )
+        skipped_ids = sorted(skipped["img_id"].tolist()) + result.failed
+        yield dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(info.path)),
+                "locations": info.rows,
+                "shape": str(tuple(result.features.shape)),
+                "sha256": info.sha256,
+                "size_mb": round(info.size_bytes / 2**20, 2),
+                "weights": weights.source,
+                "weights_sha256": weights.sha256,
+                "preprocessing": PREPROCESSING_VERSION,
+                "precision": vgg16.precision,
+                "skipped_locations": len(skipped_ids),
+                "images_per_second": round(4 * info.rows / max(seconds, 1e-9), 2),
+                "tensorflow_threads": cores,
+                "device": device,
+                "locations_per_call": per_call,
+                "source_fingerprint": fingerprint,
+            }
+        )
+        reasons = dict(zip(skipped["img_id"].tolist(), skipped["problems"].tolist()))
+        reasons.update({i: "image failed to decode in the pipeline" for i in result.failed})
+        if info.rows == 0:
+            context.log.warning(
+                f"batch {batch}: no usable location ({len(skipped_ids)} skipped); its feature file is empty and adds nothing to the training set"
+            )
+        yield dg.AssetCheckResult(
+            check_name=FEATURES_COMPLETE,
+            passed=not skipped_ids and info.rows > 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=None if info.rows else f"Batch {batch} has no usable location.",
+            metadata={
+                "extracted": info.rows,
+                "skipped": len(skipped_ids),
+                "reasons": dg.MetadataValue.json({str(k): v for k, v in list(reasons.items())[:50]}),
+            },
+        )
 
-    Written to `data/<city>/features/<batch>.h5` (`features [n, 4, 4096]` float32, `img_id [n]`,
-    attributes naming the weights, their checksum, the preprocessing and the fingerprint of the image
-    files) by write-then-rename. The features are valid only while those match: a change of any of
-    them makes the batch stale, and the sensor and the CLI extract it again.
-    Without a weights file the extractor uses seeded RANDOM weights: fine for the demo, never
-    comparable with ImageNet features; the metadata and the file say so.
-    """
-    from ..ml.devices import locations_per_call, select_device
-    from ..ml.extract import extract_features
-    from ..ml.threads import configure_tensorflow_threads
+    @dg.asset(
+        name="training_set",
+        key_prefix=scope.prefix,
+        group_name=scope.group,
+        deps=[scope.key("vgg16_features")],
+        ins={"postcode_locations": scope.table_in("postcode_locations"), "lsoa_labels": scope.table_in("lsoa_labels")},
+        kinds={"hdf5"},
+        automation_condition=keep_up_to_date(),
+        check_specs=[
+            dg.AssetCheckSpec(
+                TRAINING_SET_ALIGNED,
+                asset=scope.key("training_set"),
+                blocking=True,
+                description="Rows are unique img_ids whose LSOA and deciles match lsoa_labels.",
+            )
+        ],
+    )
+    def training_set(
+        context: dg.AssetExecutionContext,
+        storage: Storage,
+        vgg16: Vgg16Resource,
+        postcode_locations: pd.DataFrame,
+        lsoa_labels: pd.DataFrame,
+    ):
+        """One HDF5 file of the city's features aligned row by row with locations and outcome deciles.
 
-    cores = configure_tensorflow_threads()
-    device = select_device()
-    per_call = locations_per_call(device, vgg16.locations_per_batch)
-    batch = context.partition_key
-    fingerprint = _manifest_fingerprint(settings, batch, image_manifest)
-    usable = image_manifest[image_manifest["usable"]]
-    skipped = image_manifest[~image_manifest["usable"] & (image_manifest["img_id"] >= 0)]
-    model, weights = vgg16.build()
-    if weights.is_random:
-        context.log.warning(f"VGG16 weights: {weights.source}. These are NOT ImageNet features; set SVIEW_VGG16_WEIGHTS for real ones.")
-    start = time.perf_counter()
-    last_report = [start]
+        `data/<city>/training_set.h5`: `features [N, 4, 4096]` (chunked by rows), `img_id`, `pcd`, `oa11`,
+        `lsoa11`, `msoa11` and `deciles [N, K]` (0 = no label). Built by streaming the feature file of every
+        registered batch that is still under `raw/images/`, so memory does not grow with N. Refuses stale
+        features (made from other image files, weights, preprocessing or precision than now) and an img_id found in
+        two batches, naming the batches. Batches not extracted yet are left out and listed.
+        """
+        settings = storage.for_city(scope.city)
+        registered = set(context.instance.get_dynamic_partitions(scope.image_batches.name))
+        on_disk = [b for b in find_batches(settings.paths.raw_images) if b.key in registered]
+        removed = sorted(registered - {b.key for b in on_disk})
+        if removed:
+            context.log.warning(f"{len(removed)} registered batch(es) are no longer under {settings.paths.raw_images} and are left out: {removed[:10]}")
+        inventory = inventory_features(settings, {b.key: b.fingerprint() for b in on_disk}, vgg16.recipe())
+        missing = inventory.missing
+        if inventory.stale:
+            listing = "; ".join(f"{b}: {', '.join(r)}" for b, r in sorted(inventory.stale.items()))
+            raise ValueError(
+                f"Stale features in {len(inventory.stale)} batch(es), refusing to build the training set from them: {listing}. "
+                "Extract them again (the image sensor or `python -m sview_assets.pipeline` does; or materialize "
+                f"{scope.name('image_features_job')} for those partitions)."
+            )
+        if missing:
+            context.log.warning(f"{len(missing)} registered batch(es) have no feature file yet and are left out: {missing[:10]}")
+        present = [inventory.fresh[b] for b in sorted(inventory.fresh)]
+        if not present:
+            raise FileNotFoundError(f"No feature files under {settings.paths.features}; materialize vgg16_features first.")
+        summary = build_training_set(settings.paths.training_set, present, postcode_locations, lsoa_labels)
+        if summary.rows == 0:
+            raise ValueError(f"The training set would be empty: no location has both features and labels ({summary.dropped}).")
+        yield dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(summary.path)),
+                "rows": summary.rows,
+                "lsoas": summary.lsoas,
+                "outcomes": dg.MetadataValue.json(summary.outcomes),
+                "batches": len(present),
+                "batches_without_features": dg.MetadataValue.json(missing),
+                "batches_removed_from_raw": dg.MetadataValue.json(removed),
+                "weights_sha256": summary.provenance.get("weights_sha256", ""),
+                "preprocessing": summary.provenance.get("preprocessing", ""),
+                "precision": summary.provenance.get("precision", ""),
+                "locations_dropped": dg.MetadataValue.json(summary.dropped),
+                "size_mb": round(summary.size_bytes / 2**20, 1),
+            }
+        )
+        yield _check_alignment(summary.path, lsoa_labels)
 
-    def progress(done: int, total: int) -> None:
-        if time.perf_counter() - last_report[0] > 15 or done == total:
-            last_report[0] = time.perf_counter()
-            context.log.info(f"batch {batch}: {done}/{total} locations extracted")
-
-    result = extract_features(
-        model,
-        usable["img_id"].tolist(),
-        usable[["path_a", "path_b", "path_c", "path_d"]].to_numpy().tolist(),
-        locations_per_batch=per_call,
-        progress=progress,
-    )
-    seconds = time.perf_counter() - start
-    provenance = FeatureProvenance.of(fingerprint, ExtractorRecipe(weights.sha256, vgg16.precision))
-    info = write_feature_file(
-        settings.paths.feature_file(batch),
-        result.img_ids,
-        result.features,
-        {**provenance.as_attrs(), "weights": weights.source, "model": MODEL_DESCRIPTION, "batch": batch},
-    )
-    skipped_ids = sorted(skipped["img_id"].tolist()) + result.failed
-    yield dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(info.path)),
-            "locations": info.rows,
-            "shape": str(tuple(result.features.shape)),
-            "sha256": info.sha256,
-            "size_mb": round(info.size_bytes / 2**20, 2),
-            "weights": weights.source,
-            "weights_sha256": weights.sha256,
-            "preprocessing": PREPROCESSING_VERSION,
-            "precision": vgg16.precision,
-            "skipped_locations": len(skipped_ids),
-            "images_per_second": round(4 * info.rows / max(seconds, 1e-9), 2),
-            "tensorflow_threads": cores,
-            "device": device,
-            "locations_per_call": per_call,
-            "source_fingerprint": fingerprint,
-        }
-    )
-    reasons = dict(zip(skipped["img_id"].tolist(), skipped["problems"].tolist()))
-    reasons.update({i: "image failed to decode in the pipeline" for i in result.failed})
-    if info.rows == 0:
-        context.log.warning(f"batch {batch}: no usable location ({len(skipped_ids)} skipped); its feature file is empty and adds nothing to the training set")
-    yield dg.AssetCheckResult(
-        check_name=FEATURES_COMPLETE,
-        passed=not skipped_ids and info.rows > 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=None if info.rows else f"Batch {batch} has no usable location.",
-        metadata={
-            "extracted": info.rows,
-            "skipped": len(skipped_ids),
-            "reasons": dg.MetadataValue.json({str(k): v for k, v in list(reasons.items())[:50]}),
-        },
-    )
+    return [vgg16_features, training_set]
 
 
 def _manifest_fingerprint(settings: SviewSettings, batch: str, manifest: pd.DataFrame) -> str:
@@ -131,76 +214,9 @@ def _manifest_fingerprint(settings: SviewSettings, batch: str, manifest: pd.Data
     if recorded and recorded != {now}:
         raise ValueError(
             f"Image batch {batch!r} changed since its manifest was made (fingerprint {sorted(recorded)} -> {now}). "
-            f"Materialize image_manifest and vgg16_features for {batch!r} together (image_features_job does)."
+            f"Materialize {settings.city}/image_manifest and {settings.city}/vgg16_features for {batch!r} together ({settings.city}__image_features_job does)."
         )
     return now
-
-
-@dg.asset(
-    group_name=GROUP,
-    deps=[vgg16_features],
-    kinds={"hdf5"},
-    automation_condition=keep_up_to_date(),
-    check_specs=[
-        dg.AssetCheckSpec(
-            TRAINING_SET_ALIGNED, asset="training_set", blocking=True, description="Rows are unique img_ids whose LSOA and deciles match lsoa_labels."
-        )
-    ],
-)
-def training_set(
-    context: dg.AssetExecutionContext,
-    settings: SviewSettings,
-    vgg16: Vgg16Resource,
-    postcode_locations: pd.DataFrame,
-    lsoa_labels: pd.DataFrame,
-):
-    """One HDF5 file of the city's features aligned row by row with locations and outcome deciles.
-
-    `data/<city>/training_set.h5`: `features [N, 4, 4096]` (chunked by rows), `img_id`, `pcd`, `oa11`,
-    `lsoa11`, `msoa11` and `deciles [N, K]` (0 = no label). Built by streaming the feature file of every
-    registered batch that is still under `raw/images/`, so memory does not grow with N. Refuses stale
-    features (made from other image files, weights, preprocessing or precision than now) and an img_id found in
-    two batches, naming the batches. Batches not extracted yet are left out and listed.
-    """
-    registered = set(context.instance.get_dynamic_partitions(image_batch_partitions.name))
-    on_disk = [b for b in find_batches(settings.paths.raw_images) if b.key in registered]
-    removed = sorted(registered - {b.key for b in on_disk})
-    if removed:
-        context.log.warning(f"{len(removed)} registered batch(es) are no longer under {settings.paths.raw_images} and are left out: {removed[:10]}")
-    inventory = inventory_features(settings, {b.key: b.fingerprint() for b in on_disk}, vgg16.recipe())
-    missing = inventory.missing
-    if inventory.stale:
-        listing = "; ".join(f"{b}: {', '.join(r)}" for b, r in sorted(inventory.stale.items()))
-        raise ValueError(
-            f"Stale features in {len(inventory.stale)} batch(es), refusing to build the training set from them: {listing}. "
-            "Extract them again (the image sensor or `python -m sview_assets.pipeline` does; or materialize "
-            "image_features_job for those partitions)."
-        )
-    if missing:
-        context.log.warning(f"{len(missing)} registered batch(es) have no feature file yet and are left out: {missing[:10]}")
-    present = [inventory.fresh[b] for b in sorted(inventory.fresh)]
-    if not present:
-        raise FileNotFoundError(f"No feature files under {settings.paths.features}; materialize vgg16_features first.")
-    summary = build_training_set(settings.paths.training_set, present, postcode_locations, lsoa_labels)
-    if summary.rows == 0:
-        raise ValueError(f"The training set would be empty: no location has both features and labels ({summary.dropped}).")
-    yield dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(summary.path)),
-            "rows": summary.rows,
-            "lsoas": summary.lsoas,
-            "outcomes": dg.MetadataValue.json(summary.outcomes),
-            "batches": len(present),
-            "batches_without_features": dg.MetadataValue.json(missing),
-            "batches_removed_from_raw": dg.MetadataValue.json(removed),
-            "weights_sha256": summary.provenance.get("weights_sha256", ""),
-            "preprocessing": summary.provenance.get("preprocessing", ""),
-            "precision": summary.provenance.get("precision", ""),
-            "locations_dropped": dg.MetadataValue.json(summary.dropped),
-            "size_mb": round(summary.size_bytes / 2**20, 1),
-        }
-    )
-    yield _check_alignment(summary.path, lsoa_labels)
 
 
 def _check_alignment(path, lsoa_labels: pd.DataFrame) -> dg.AssetCheckResult:

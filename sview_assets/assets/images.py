@@ -5,11 +5,10 @@ import pandas as pd
 from pydantic import Field
 
 from ..metadata import preview
-from ..partitions import image_batch_partitions
-from ..settings import SviewSettings
+from ..scope import CityScope
+from ..settings import Storage, SviewSettings
 from ..sources.images import BatchSource, ExtractionLimits, batch_manifest, find_batches, stage_batch
 
-GROUP = "images"
 _LIMITS = ExtractionLimits()
 
 
@@ -25,41 +24,50 @@ class ImageBatchConfig(dg.Config):
         return ExtractionLimits(max_total_bytes=int(self.max_batch_gb * 2**30), max_ratio=self.max_compression_ratio)
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=image_batch_partitions,
-    metadata={"partition_expr": "batch"},
-    kinds={"deltalake", "pandas"},
-)
-def image_manifest(context: dg.AssetExecutionContext, config: ImageBatchConfig, settings: SviewSettings) -> pd.DataFrame:
-    """What one image batch holds: per img_id, the headings present, file paths, and any problem.
+def build_image_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
+    """The city's ``image_manifest`` (one partition per image batch)."""
 
-    Archives are extracted (safely: no absolute paths, '..' or links; bounded total size and compression
-    ratio, see the config) to `data/<city>/images/<batch>/`. Images are checked from their headers only:
-    empty files, more than 40 MP, or more elongated than 8:1 are refused with the reason.
-    A location is usable when its four headings (a, b, c, d) exist and decode. Stored in table
-    `image_manifest`, one partition per batch (column `batch`); column `source_fingerprint` names the
-    state of the batch's files it lists, which its features must match.
-    """
-    batch = context.partition_key
-    source = find_batch(settings, batch)
-    fingerprint = source.fingerprint()
-    folder = stage_batch(source, settings.paths.staged_images, config.limits())
-    manifest = batch_manifest(folder, batch)
-    manifest["source_fingerprint"] = fingerprint
-    located = manifest[manifest["img_id"] >= 0]
-    problems = manifest[~manifest["usable"]]
-    context.add_output_metadata(
-        {
-            "locations": len(located),
-            "usable_locations": int(located["usable"].sum()),
-            "locations_with_problems": len(problems),
-            "source": dg.MetadataValue.path(str(source.path)),
-            "source_fingerprint": fingerprint,
-            "problems": preview(problems[["img_id", "headings", "problems"]], rows=20) if len(problems) else "none",
-        }
+    @dg.asset(
+        name="image_manifest",
+        key_prefix=scope.prefix,
+        group_name=scope.group,
+        io_manager_key=scope.io_manager_key,
+        partitions_def=scope.image_batches,
+        metadata={"partition_expr": "batch"},
+        kinds={"deltalake", "pandas"},
     )
-    return manifest
+    def image_manifest(context: dg.AssetExecutionContext, config: ImageBatchConfig, storage: Storage) -> pd.DataFrame:
+        """What one image batch holds: per img_id, the headings present, file paths, and any problem.
+
+        Archives are extracted (safely: no absolute paths, '..' or links; bounded total size and compression
+        ratio, see the config) to `data/<city>/images/<batch>/`. Images are checked from their headers only:
+        empty files, more than 40 MP, or more elongated than 8:1 are refused with the reason.
+        A location is usable when its four headings (a, b, c, d) exist and decode. Stored in table
+        `image_manifest`, one partition per batch (column `batch`); column `source_fingerprint` names the
+        state of the batch's files it lists, which its features must match.
+        """
+        batch = context.partition_key
+        settings = storage.for_city(scope.city)
+        source = find_batch(settings, batch)
+        fingerprint = source.fingerprint()
+        folder = stage_batch(source, settings.paths.staged_images, config.limits())
+        manifest = batch_manifest(folder, batch)
+        manifest["source_fingerprint"] = fingerprint
+        located = manifest[manifest["img_id"] >= 0]
+        problems = manifest[~manifest["usable"]]
+        context.add_output_metadata(
+            {
+                "locations": len(located),
+                "usable_locations": int(located["usable"].sum()),
+                "locations_with_problems": len(problems),
+                "source": dg.MetadataValue.path(str(source.path)),
+                "source_fingerprint": fingerprint,
+                "problems": preview(problems[["img_id", "headings", "problems"]], rows=20) if len(problems) else "none",
+            }
+        )
+        return manifest
+
+    return [image_manifest]
 
 
 def find_batch(settings: SviewSettings, batch: str) -> BatchSource:

@@ -8,12 +8,11 @@ from ..conditions import start_a_new_city
 from ..metadata import preview
 from ..outcomes import CENSUS, EXTRA, INCOME, IOD
 from ..partitions import sync_outcome_partitions
-from ..settings import SviewSettings
+from ..scope import CityScope
+from ..settings import Storage
 from ..sources.files import DEFAULT_SOURCE_FILES, POSTCODE_FILE
 from ..sources.labels import build_lsoa_labels
 from ..sources.postcodes import read_postcode_locations
-
-GROUP = "labels"
 
 
 class PostcodeConfig(dg.Config):
@@ -31,74 +30,96 @@ class LabelSourcesConfig(dg.Config):
     extra_file: str = Field(default=DEFAULT_SOURCE_FILES[EXTRA], description="Extra outcomes CSV under raw/ (lsoa11 plus one column per extra outcome).")
 
 
-@dg.asset(group_name=GROUP, kinds={"deltalake", "pandas"}, automation_condition=start_a_new_city())
-def postcode_locations(context: dg.AssetExecutionContext, config: PostcodeConfig, settings: SviewSettings) -> pd.DataFrame:
-    """One row per image location (img_id) with its postcode, output area, LSOA, MSOA and coordinates.
+KINDS = {"deltalake", "pandas"}
 
-    Read from the ONS Postcode Directory CSV in `data/<city>/raw/`; rows without an img_id are
-    counted and left out. Stored in the city's warehouse as Delta table `postcode_locations`.
-    """
-    paths = settings.paths
-    paths.root.mkdir(parents=True, exist_ok=True)
-    source_file = paths.raw_file(config.postcode_file)
-    result = read_postcode_locations(source_file)
-    frame = result.locations
-    context.add_output_metadata(
-        {
-            "locations": len(frame),
-            "lsoas": int(frame["lsoa11"].nunique()),
-            "msoas": int(frame["msoa11"].nunique()),
-            "rows_without_image": result.rows_without_image,
-            "source_file": dg.MetadataValue.path(str(source_file)),
-            "preview": preview(frame),
-        }
+
+def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
+    """The city's ``postcode_locations`` and ``lsoa_labels``."""
+
+    @dg.asset(
+        name="postcode_locations",
+        key_prefix=scope.prefix,
+        group_name=scope.group,
+        io_manager_key=scope.io_manager_key,
+        kinds=KINDS,
+        automation_condition=start_a_new_city(),
     )
-    return frame
+    def postcode_locations(context: dg.AssetExecutionContext, config: PostcodeConfig, storage: Storage) -> pd.DataFrame:
+        """One row per image location (img_id) with its postcode, output area, LSOA, MSOA and coordinates.
 
+        Read from the ONS Postcode Directory CSV in `data/<city>/raw/`; rows without an img_id are
+        counted and left out. Stored in the city's warehouse as Delta table `postcode_locations`.
+        """
+        paths = storage.for_city(scope.city).paths
+        paths.root.mkdir(parents=True, exist_ok=True)
+        source_file = paths.raw_file(config.postcode_file)
+        result = read_postcode_locations(source_file)
+        frame = result.locations
+        context.add_output_metadata(
+            {
+                "locations": len(frame),
+                "lsoas": int(frame["lsoa11"].nunique()),
+                "msoas": int(frame["msoa11"].nunique()),
+                "rows_without_image": result.rows_without_image,
+                "source_file": dg.MetadataValue.path(str(source_file)),
+                "preview": preview(frame),
+            }
+        )
+        return frame
 
-@dg.asset(group_name=GROUP, kinds={"deltalake", "pandas"}, automation_condition=start_a_new_city())
-def lsoa_labels(
-    context: dg.AssetExecutionContext,
-    config: LabelSourcesConfig,
-    settings: SviewSettings,
-    postcode_locations: pd.DataFrame,
-) -> pd.DataFrame:
-    """Raw value and within-city decile of every outcome for every LSOA of the city (long table).
-
-    Decile 1 is always the most deprived tenth of the city's LSOAs (lowest income, highest share of
-    bad health, rank 1 of a deprivation domain). Deciles are cut over the LSOAs that have image
-    locations, so national files can be used as they are. The city's outcomes are the ones its files
-    provide: they become the `outcome` partitions of the models and predictions; every outcome not
-    built is listed with the reason (missing file, missing column, no value for this city).
-    """
-    paths = settings.paths
-    files = {
-        IOD: paths.raw_file(config.iod_file),
-        CENSUS: paths.raw_file(config.census_file),
-        INCOME: paths.raw_file(config.income_file),
-        EXTRA: paths.raw_file(config.extra_file),
-    }
-    build = build_lsoa_labels(files, postcode_locations["lsoa11"].tolist())
-    for outcome, reason in build.outcomes_not_built.items():
-        context.log.warning(f"outcome {outcome!r} not built: {reason}")
-    added, removed = sync_outcome_partitions(context.instance, build.outcomes)
-    context.log.info(f"{len(build.outcomes)} outcome(s) for this city: {', '.join(build.outcomes)}")
-    if removed:
-        context.log.warning(f"outcome partition(s) {removed} removed: their labels are gone (earlier prediction rows stay in the tables)")
-    labels = build.labels
-    counts = labels.groupby("outcome")["lsoa11"].count()
-    context.add_output_metadata(
-        {
-            "rows": len(labels),
-            "lsoas": int(labels["lsoa11"].nunique()),
-            "outcomes": dg.MetadataValue.json({k: int(counts[k]) for k in build.outcomes}),
-            "outcomes_not_built": dg.MetadataValue.json(build.outcomes_not_built),
-            "outcome_partitions_added": dg.MetadataValue.json(added),
-            "outcome_partitions_removed": dg.MetadataValue.json(removed),
-            "sources_read": dg.MetadataValue.json(build.sources_read),
-            "sources_missing": dg.MetadataValue.json(build.sources_missing),
-            "city_lsoas_without_label": dg.MetadataValue.json(build.lsoas_without_labels),
-            "preview": preview(labels),
-        }
+    @dg.asset(
+        name="lsoa_labels",
+        key_prefix=scope.prefix,
+        group_name=scope.group,
+        io_manager_key=scope.io_manager_key,
+        ins={"postcode_locations": scope.table_in("postcode_locations")},
+        kinds=KINDS,
+        automation_condition=start_a_new_city(),
     )
-    return labels
+    def lsoa_labels(
+        context: dg.AssetExecutionContext,
+        config: LabelSourcesConfig,
+        storage: Storage,
+        postcode_locations: pd.DataFrame,
+    ) -> pd.DataFrame:
+        """Raw value and within-city decile of every outcome for every LSOA of the city (long table).
+
+        Decile 1 is always the most deprived tenth of the city's LSOAs (lowest income, highest share of
+        bad health, rank 1 of a deprivation domain). Deciles are cut over the LSOAs that have image
+        locations, so national files can be used as they are. The city's outcomes are the ones its files
+        provide: they become the `<city>__outcome` partitions of the models and predictions; every outcome not
+        built is listed with the reason (missing file, missing column, no value for this city).
+        """
+        paths = storage.for_city(scope.city).paths
+        files = {
+            IOD: paths.raw_file(config.iod_file),
+            CENSUS: paths.raw_file(config.census_file),
+            INCOME: paths.raw_file(config.income_file),
+            EXTRA: paths.raw_file(config.extra_file),
+        }
+        build = build_lsoa_labels(files, postcode_locations["lsoa11"].tolist())
+        for outcome, reason in build.outcomes_not_built.items():
+            context.log.warning(f"outcome {outcome!r} not built: {reason}")
+        added, removed = sync_outcome_partitions(context.instance, scope.outcomes.name, build.outcomes)
+        context.log.info(f"{len(build.outcomes)} outcome(s) for this city: {', '.join(build.outcomes)}")
+        if removed:
+            context.log.warning(f"outcome partition(s) {removed} removed: their labels are gone (earlier prediction rows stay in the tables)")
+        labels = build.labels
+        counts = labels.groupby("outcome")["lsoa11"].count()
+        context.add_output_metadata(
+            {
+                "rows": len(labels),
+                "lsoas": int(labels["lsoa11"].nunique()),
+                "outcomes": dg.MetadataValue.json({k: int(counts[k]) for k in build.outcomes}),
+                "outcomes_not_built": dg.MetadataValue.json(build.outcomes_not_built),
+                "outcome_partitions_added": dg.MetadataValue.json(added),
+                "outcome_partitions_removed": dg.MetadataValue.json(removed),
+                "sources_read": dg.MetadataValue.json(build.sources_read),
+                "sources_missing": dg.MetadataValue.json(build.sources_missing),
+                "city_lsoas_without_label": dg.MetadataValue.json(build.lsoas_without_labels),
+                "preview": preview(labels),
+            }
+        )
+        return labels
+
+    return [postcode_locations, lsoa_labels]

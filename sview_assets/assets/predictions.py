@@ -13,122 +13,135 @@ from ..ml.aggregate import METHODS, aggregate_lsoas
 from ..ml.metrics import confusion_matrix, decile_metrics
 from ..ml.model_version import read_model_version
 from ..ml.ordinal import predicted_decile
-from ..partitions import outcome_partitions
-from ..settings import SviewSettings
+from ..scope import CityScope
+from ..settings import Storage
 from ..sources.boundaries import read_lsoa_boundaries
 from ..sources.files import BOUNDARY_FILE
 from ..warehouse.tables import VERSION_COLUMN, VERSIONED_METADATA_KEY
-from .training import ordinal_model, read_out_of_fold
+from .training import read_out_of_fold
 
-GROUP = "predictions"
 OUTCOME_PARTITION = {"partition_expr": "outcome", VERSIONED_METADATA_KEY: VERSION_COLUMN}
 KINDS = {"deltalake", "pandas"}
-EAGER = keep_up_to_date()
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=outcome_partitions,
-    deps=[ordinal_model],
-    metadata=OUTCOME_PARTITION,
-    kinds=KINDS,
-    automation_condition=EAGER,
-)
-def location_predictions(context: dg.AssetExecutionContext, settings: SviewSettings) -> pd.DataFrame:
-    """Out-of-fold score, predicted decile (most probable class), true decile and fold for every location.
+def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
+    """The city's ``location_predictions``, ``lsoa_predictions`` and ``model_metrics`` (one partition per outcome)."""
+    common = {
+        "key_prefix": scope.prefix,
+        "group_name": scope.group,
+        "io_manager_key": scope.io_manager_key,
+        "partitions_def": scope.outcomes,
+        "metadata": OUTCOME_PARTITION,
+        "kinds": KINDS,
+    }
 
-    Table `location_predictions`; one partition per outcome (column `outcome`) and model version
-    (column `model_version`): re-running an outcome replaces exactly its rows for that version.
-    """
-    outcome = context.partition_key
-    oof = read_out_of_fold(settings, outcome)
-    version = read_model_version(settings.paths.model_dir(outcome))
-    frame = pd.DataFrame(
-        {
-            "outcome": outcome,
-            "img_id": oof["img_id"].astype("int64"),
-            "pcd": oof["pcd"],
-            "lsoa11": oof["lsoa11"],
-            "fold": oof["fold"].astype("int64"),
-            "score": oof["score"].astype("float64"),
-            "predicted_decile": predicted_decile(oof["score"].to_numpy()).astype("int64"),
-            "true_decile": oof["true_decile"].astype("int64"),
-            VERSION_COLUMN: version.model_version,
-        }
+    @dg.asset(
+        name="location_predictions",
+        deps=[scope.key("ordinal_model")],
+        automation_condition=keep_up_to_date(),
+        **common,
     )
-    exact = float((frame["predicted_decile"] == frame["true_decile"]).mean())
-    context.add_output_metadata({"locations": len(frame), "location_exact_accuracy": round(exact, 3), "preview": preview(frame)})
-    return frame
+    def location_predictions(context: dg.AssetExecutionContext, storage: Storage) -> pd.DataFrame:
+        """Out-of-fold score, predicted decile (most probable class), true decile and fold for every location.
 
-
-@dg.asset(group_name=GROUP, partitions_def=outcome_partitions, metadata=OUTCOME_PARTITION, kinds=KINDS, automation_condition=EAGER)
-def lsoa_predictions(context: dg.AssetExecutionContext, location_predictions: pd.DataFrame) -> pd.DataFrame:
-    """Per LSOA: locations, mean out-of-fold score, predicted and true decile, by two aggregation methods.
-
-    `method = 'score_mean'`: LSOA mean score cut into deciles across LSOAs (the paper's README).
-    `method = 'decile_mean'`: location scores cut into deciles, then the LSOA mean rounded (the
-    original aggregation code). Table `lsoa_predictions`, one partition per outcome.
-    """
-    outcome = context.partition_key
-    frame = aggregate_lsoas(location_predictions)
-    frame.insert(0, "outcome", outcome)
-    frame[VERSION_COLUMN] = _one_version(location_predictions, "location_predictions", outcome)
-    context.add_output_metadata({"lsoas": int(frame["lsoa11"].nunique()), "preview": preview(frame)})
-    return frame
-
-
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=outcome_partitions,
-    metadata=OUTCOME_PARTITION,
-    kinds=KINDS,
-    # The locations only place the map; a change of them reaches the metrics again through the models.
-    automation_condition=keep_up_to_date(ignore=dg.AssetSelection.assets("postcode_locations")),
-)
-def model_metrics(context: dg.AssetExecutionContext, settings: SviewSettings, lsoa_predictions: pd.DataFrame, postcode_locations: pd.DataFrame) -> pd.DataFrame:
-    """LSOA-level agreement of predicted and true deciles, per aggregation method.
-
-    Kendall's tau-b, exact accuracy, within-one-decile accuracy, mean absolute decile error and
-    number of LSOAs; the confusion matrices and a map of predicted vs true deciles are plots in the
-    metadata. The map draws LSOA polygons from `raw/lsoa_boundaries.geojson` when that file exists,
-    else LSOA centroids (mean location of their postcodes). Table `model_metrics`, one partition per outcome; see the `metrics_summary` view.
-    """
-    from ..plots import confusion_heatmap, decile_map
-
-    outcome = context.partition_key
-    version = read_model_version(settings.paths.model_dir(outcome))
-    made_from = _one_version(lsoa_predictions, "lsoa_predictions", outcome)
-    if made_from != version.model_version:
-        raise ValueError(
-            f"lsoa_predictions[{outcome}] comes from model version {made_from} but the models are now {version.model_version}; "
-            f"materialize location_predictions and lsoa_predictions for {outcome} first."
+        Table `location_predictions`; one partition per outcome (column `outcome`) and model version
+        (column `model_version`): re-running an outcome replaces exactly its rows for that version.
+        """
+        outcome = context.partition_key
+        settings = storage.for_city(scope.city)
+        oof = read_out_of_fold(settings, outcome)
+        version = read_model_version(settings.paths.model_dir(outcome))
+        frame = pd.DataFrame(
+            {
+                "outcome": outcome,
+                "img_id": oof["img_id"].astype("int64"),
+                "pcd": oof["pcd"],
+                "lsoa11": oof["lsoa11"],
+                "fold": oof["fold"].astype("int64"),
+                "score": oof["score"].astype("float64"),
+                "predicted_decile": predicted_decile(oof["score"].to_numpy()).astype("int64"),
+                "true_decile": oof["true_decile"].astype("int64"),
+                VERSION_COLUMN: version.model_version,
+            }
         )
-    centroids = postcode_locations.groupby("lsoa11")[["lat", "long"]].mean()
-    boundary_file = settings.paths.raw / BOUNDARY_FILE
-    boundaries = read_lsoa_boundaries(boundary_file) if boundary_file.is_file() else None
-    rows, plots = [], {}
-    for method in METHODS:
-        part = lsoa_predictions[lsoa_predictions["method"] == method]
-        metrics = decile_metrics(part["predicted_decile"].to_numpy(), part["true_decile"].to_numpy())
-        rows.append({"outcome": outcome, "method": method, **metrics, **version.columns()})
-        plots[f"confusion_{method}"] = figure_markdown(
-            confusion_heatmap(confusion_matrix(part["predicted_decile"], part["true_decile"]), f"{outcome} ({method})")
-        )
-        if method == METHODS[0]:
-            located = part.join(centroids, on="lsoa11")
-            plots["map_score_mean"] = figure_markdown(decile_map(located, f"{outcome}: true vs predicted LSOA deciles", boundaries))
-    frame = pd.DataFrame(rows)
-    context.add_output_metadata(
-        {
-            "trained_at": version.trained_at,
-            **{f"kendall_tau_b_{r['method']}": round(r["kendall_tau_b"], 4) for r in rows},
-            **{f"accuracy_{r['method']}": round(r["accuracy"], 4) for r in rows},
-            "metrics": preview(frame),
-            "map_geometry": "boundaries" if boundaries else "centroids",
-            **plots,
-        }
+        exact = float((frame["predicted_decile"] == frame["true_decile"]).mean())
+        context.add_output_metadata({"locations": len(frame), "location_exact_accuracy": round(exact, 3), "preview": preview(frame)})
+        return frame
+
+    @dg.asset(
+        name="lsoa_predictions",
+        ins={"location_predictions": scope.table_in("location_predictions")},
+        automation_condition=keep_up_to_date(),
+        **common,
     )
-    return frame
+    def lsoa_predictions(context: dg.AssetExecutionContext, location_predictions: pd.DataFrame) -> pd.DataFrame:
+        """Per LSOA: locations, mean out-of-fold score, predicted and true decile, by two aggregation methods.
+
+        `method = 'score_mean'`: LSOA mean score cut into deciles across LSOAs (the paper's README).
+        `method = 'decile_mean'`: location scores cut into deciles, then the LSOA mean rounded (the
+        original aggregation code). Table `lsoa_predictions`, one partition per outcome.
+        """
+        outcome = context.partition_key
+        frame = aggregate_lsoas(location_predictions)
+        frame.insert(0, "outcome", outcome)
+        frame[VERSION_COLUMN] = _one_version(location_predictions, "location_predictions", outcome)
+        context.add_output_metadata({"lsoas": int(frame["lsoa11"].nunique()), "preview": preview(frame)})
+        return frame
+
+    @dg.asset(
+        name="model_metrics",
+        ins={"lsoa_predictions": scope.table_in("lsoa_predictions"), "postcode_locations": scope.table_in("postcode_locations")},
+        # The locations only place the map; a change of them reaches the metrics again through the models.
+        automation_condition=keep_up_to_date(ignore=dg.AssetSelection.assets(scope.key("postcode_locations"))),
+        **common,
+    )
+    def model_metrics(context: dg.AssetExecutionContext, storage: Storage, lsoa_predictions: pd.DataFrame, postcode_locations: pd.DataFrame) -> pd.DataFrame:
+        """LSOA-level agreement of predicted and true deciles, per aggregation method.
+
+        Kendall's tau-b, exact accuracy, within-one-decile accuracy, mean absolute decile error and
+        number of LSOAs; the confusion matrices and a map of predicted vs true deciles are plots in the
+        metadata. The map draws LSOA polygons from `raw/lsoa_boundaries.geojson` when that file exists,
+        else LSOA centroids (mean location of their postcodes). Table `model_metrics`, one partition per outcome; see the `metrics_summary` view.
+        """
+        from ..plots import confusion_heatmap, decile_map
+
+        outcome = context.partition_key
+        settings = storage.for_city(scope.city)
+        version = read_model_version(settings.paths.model_dir(outcome))
+        made_from = _one_version(lsoa_predictions, "lsoa_predictions", outcome)
+        if made_from != version.model_version:
+            raise ValueError(
+                f"lsoa_predictions[{outcome}] comes from model version {made_from} but the models are now {version.model_version}; "
+                f"materialize location_predictions and lsoa_predictions for {outcome} first."
+            )
+        centroids = postcode_locations.groupby("lsoa11")[["lat", "long"]].mean()
+        boundary_file = settings.paths.raw / BOUNDARY_FILE
+        boundaries = read_lsoa_boundaries(boundary_file) if boundary_file.is_file() else None
+        rows, plots = [], {}
+        for method in METHODS:
+            part = lsoa_predictions[lsoa_predictions["method"] == method]
+            metrics = decile_metrics(part["predicted_decile"].to_numpy(), part["true_decile"].to_numpy())
+            rows.append({"outcome": outcome, "method": method, **metrics, **version.columns()})
+            plots[f"confusion_{method}"] = figure_markdown(
+                confusion_heatmap(confusion_matrix(part["predicted_decile"], part["true_decile"]), f"{outcome} ({method})")
+            )
+            if method == METHODS[0]:
+                located = part.join(centroids, on="lsoa11")
+                plots["map_score_mean"] = figure_markdown(decile_map(located, f"{outcome}: true vs predicted LSOA deciles", boundaries))
+        frame = pd.DataFrame(rows)
+        context.add_output_metadata(
+            {
+                "trained_at": version.trained_at,
+                **{f"kendall_tau_b_{r['method']}": round(r["kendall_tau_b"], 4) for r in rows},
+                **{f"accuracy_{r['method']}": round(r["accuracy"], 4) for r in rows},
+                "metrics": preview(frame),
+                "map_geometry": "boundaries" if boundaries else "centroids",
+                **plots,
+            }
+        )
+        return frame
+
+    return [location_predictions, lsoa_predictions, model_metrics]
 
 
 def _one_version(frame: pd.DataFrame, table: str, outcome: str) -> str:

@@ -12,11 +12,10 @@ from ..metadata import figure_markdown
 from ..ml.model_folder import OUT_OF_FOLD_FILE
 from ..ml.model_version import ModelVersion
 from ..ml.presets import PRESETS, TrainSettings, preset_settings
-from ..partitions import outcome_partitions
-from ..settings import SviewSettings
-from .features import TENSORFLOW_TAG, training_set
+from ..scope import CityScope
+from ..settings import Storage, SviewSettings
+from .features import TENSORFLOW_TAG
 
-GROUP = "models"
 SCORES_USABLE = "scores_finite_and_varied"
 _FROM_PRESET = " Empty: the preset's value."
 
@@ -61,84 +60,94 @@ def score_check(scores: np.ndarray) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=outcome_partitions,
-    deps=[training_set],
-    kinds={"keras", "tensorflow"},
-    automation_condition=keep_up_to_date(),
-    op_tags=TENSORFLOW_TAG,
-    check_specs=[
-        dg.AssetCheckSpec(
-            SCORES_USABLE, asset="ordinal_model", blocking=True, description="Out-of-fold scores are finite and not constant; blocks predictions otherwise."
-        )
-    ],
-)
-def ordinal_model(context: dg.AssetExecutionContext, config: TrainConfig, settings: SviewSettings):
-    """Ordinal network for one outcome: one model per cross-validation fold plus a final model on all locations.
+def build_training_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
+    """The city's ``ordinal_model`` (one partition per outcome)."""
 
-    Saved under `data/<city>/models/<outcome>/` as `fold_<k>.keras` and `final.keras`, with
-    `out_of_fold.csv` (fold assignment and out-of-fold score per location), `training.json`
-    (hyper-parameters and loss curves) and `version.json` (the model version, `<UTC time>-<run>`, that
-    every prediction and metric row made from these models carries, with the features' provenance). The new models are checked before they replace the old ones:
-    if the out-of-fold scores are non-finite or constant, the run fails, the check says why, and the
-    previous models and their predictions stay as they were. Each finished fold is also kept in
-    `models/.<outcome>.folds/` until the new models are in place: a run that is interrupted (killed,
-    out of memory) and started again with the same training set and settings resumes after the last
-    finished fold.
-    """
-    from ..files import atomic_directory
-    from ..ml.cross_validation import train_outcome
-    from ..ml.devices import select_device
-    from ..ml.feature_store import read_feature_attrs
-    from ..ml.fold_checkpoints import FoldCheckpoints, checkpoint_folder, inputs_key
-    from ..ml.threads import configure_tensorflow_threads
-
-    cores = configure_tensorflow_threads()
-    device = select_device()
-    outcome = context.partition_key
-    paths = settings.paths
-    if not paths.training_set.is_file():
-        raise FileNotFoundError(f"{paths.training_set} does not exist; materialize training_set first.")
-    cfg = config.to_settings()
-    context.log.info(f"{outcome}: training with preset {config.preset!r}: {asdict(cfg)}")
-    provenance = read_feature_attrs(paths.training_set)
-    version = ModelVersion.new(context.run_id, config.preset, provenance)
-    checkpoints = FoldCheckpoints(checkpoint_folder(paths.models, outcome), inputs_key(paths.training_set, outcome, asdict(cfg)))
-    with atomic_directory(paths.model_dir(outcome)) as folder:
-        result = train_outcome(paths.training_set, outcome, cfg, folder, log=context.log.info, checkpoints=checkpoints)
-        check = score_check(result.out_of_fold["score"].to_numpy())
-        if not check.passed:
-            checkpoints.clear()
-            yield check
-            raise dg.Failure(
-                description=f"{outcome}: the new models' out-of-fold scores are non-finite or constant; the previous models and predictions are kept.",
-                metadata=check.metadata,
+    @dg.asset(
+        name="ordinal_model",
+        key_prefix=scope.prefix,
+        group_name=scope.group,
+        partitions_def=scope.outcomes,
+        deps=[scope.key("training_set")],
+        kinds={"keras", "tensorflow"},
+        automation_condition=keep_up_to_date(),
+        op_tags=TENSORFLOW_TAG,
+        check_specs=[
+            dg.AssetCheckSpec(
+                SCORES_USABLE,
+                asset=scope.key("ordinal_model"),
+                blocking=True,
+                description="Out-of-fold scores are finite and not constant; blocks predictions otherwise.",
             )
-        version.write(folder)
-    checkpoints.clear()
-    runs = [asdict(r) for r in result.runs]
-    seconds = sum(r["seconds"] for r in runs)
-    yield dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(paths.model_dir(outcome))),
-            "model_version": version.model_version,
-            "locations": len(result.out_of_fold),
-            "lsoas": int(result.out_of_fold["lsoa11"].nunique()),
-            "training_seconds": round(seconds, 1),
-            "samples_per_second": round(float(np.mean([r["samples_per_second"] for r in runs])), 1),
-            "epochs_per_model": dg.MetadataValue.json({("final" if r["fold"] < 0 else f"fold_{r['fold']}"): r["epochs_run"] for r in runs}),
-            "preset": config.preset,
-            "hyperparameters": dg.MetadataValue.json(asdict(cfg)),
-            "features_weights_sha256": str(provenance.get("weights_sha256", "")),
-            "features_preprocessing": str(provenance.get("preprocessing", "")),
-            "features_precision": str(provenance.get("precision", "")),
-            "tensorflow_threads": cores,
-            "device": device,
-            "training_curves": figure_markdown(_curves(runs, outcome)),
-        }
+        ],
     )
-    yield check
+    def ordinal_model(context: dg.AssetExecutionContext, config: TrainConfig, storage: Storage):
+        """Ordinal network for one outcome: one model per cross-validation fold plus a final model on all locations.
+
+        Saved under `data/<city>/models/<outcome>/` as `fold_<k>.keras` and `final.keras`, with
+        `out_of_fold.csv` (fold assignment and out-of-fold score per location), `training.json`
+        (hyper-parameters and loss curves) and `version.json` (the model version, `<UTC time>-<run>`, that
+        every prediction and metric row made from these models carries, with the features' provenance). The new models are checked before they replace the old ones:
+        if the out-of-fold scores are non-finite or constant, the run fails, the check says why, and the
+        previous models and their predictions stay as they were. Each finished fold is also kept in
+        `models/.<outcome>.folds/` until the new models are in place: a run that is interrupted (killed,
+        out of memory) and started again with the same training set and settings resumes after the last
+        finished fold.
+        """
+        from ..files import atomic_directory
+        from ..ml.cross_validation import train_outcome
+        from ..ml.devices import select_device
+        from ..ml.feature_store import read_feature_attrs
+        from ..ml.fold_checkpoints import FoldCheckpoints, checkpoint_folder, inputs_key
+        from ..ml.threads import configure_tensorflow_threads
+
+        cores = configure_tensorflow_threads()
+        device = select_device()
+        outcome = context.partition_key
+        paths = storage.for_city(scope.city).paths
+        if not paths.training_set.is_file():
+            raise FileNotFoundError(f"{paths.training_set} does not exist; materialize training_set first.")
+        cfg = config.to_settings()
+        context.log.info(f"{outcome}: training with preset {config.preset!r}: {asdict(cfg)}")
+        provenance = read_feature_attrs(paths.training_set)
+        version = ModelVersion.new(context.run_id, config.preset, provenance)
+        checkpoints = FoldCheckpoints(checkpoint_folder(paths.models, outcome), inputs_key(paths.training_set, outcome, asdict(cfg)))
+        with atomic_directory(paths.model_dir(outcome)) as folder:
+            result = train_outcome(paths.training_set, outcome, cfg, folder, log=context.log.info, checkpoints=checkpoints)
+            check = score_check(result.out_of_fold["score"].to_numpy())
+            if not check.passed:
+                checkpoints.clear()
+                yield check
+                raise dg.Failure(
+                    description=f"{outcome}: the new models' out-of-fold scores are non-finite or constant; the previous models and predictions are kept.",
+                    metadata=check.metadata,
+                )
+            version.write(folder)
+        checkpoints.clear()
+        runs = [asdict(r) for r in result.runs]
+        seconds = sum(r["seconds"] for r in runs)
+        yield dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(paths.model_dir(outcome))),
+                "model_version": version.model_version,
+                "locations": len(result.out_of_fold),
+                "lsoas": int(result.out_of_fold["lsoa11"].nunique()),
+                "training_seconds": round(seconds, 1),
+                "samples_per_second": round(float(np.mean([r["samples_per_second"] for r in runs])), 1),
+                "epochs_per_model": dg.MetadataValue.json({("final" if r["fold"] < 0 else f"fold_{r['fold']}"): r["epochs_run"] for r in runs}),
+                "preset": config.preset,
+                "hyperparameters": dg.MetadataValue.json(asdict(cfg)),
+                "features_weights_sha256": str(provenance.get("weights_sha256", "")),
+                "features_preprocessing": str(provenance.get("preprocessing", "")),
+                "features_precision": str(provenance.get("precision", "")),
+                "tensorflow_threads": cores,
+                "device": device,
+                "training_curves": figure_markdown(_curves(runs, outcome)),
+            }
+        )
+        yield check
+
+    return [ordinal_model]
 
 
 def _curves(runs, outcome):
@@ -151,5 +160,5 @@ def read_out_of_fold(settings: SviewSettings, outcome: str) -> pd.DataFrame:
     """The out-of-fold table the model stage wrote for ``outcome``."""
     path = settings.paths.model_dir(outcome) / OUT_OF_FOLD_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; materialize ordinal_model[{outcome}] first.")
+        raise FileNotFoundError(f"{path} not found; materialize {settings.city}/ordinal_model[{outcome}] first.")
     return pd.read_csv(path, dtype={"pcd": str, "lsoa11": str})

@@ -6,11 +6,10 @@ from ..conditions import keep_up_to_date
 from ..files import atomic_path
 from ..outcomes import OUTCOME_KEYS
 from ..resources import WarehouseSQL
-from ..settings import SviewSettings
-from ..warehouse.duckdb_views import VIEWS_FILE
-from .predictions import lsoa_predictions, model_metrics
+from ..scope import CityScope
+from ..settings import Storage
+from ..warehouse.duckdb_views import VIEWS_FILE, use_schema
 
-GROUP = "predictions"
 VIEW_NAMES = ("metrics_summary", "lsoa_predictions_wide")
 
 
@@ -47,32 +46,42 @@ ORDER BY lsoa11""",
     ]
 
 
-@dg.asset(
-    group_name=GROUP,
-    deps=[model_metrics, lsoa_predictions],
-    kinds={"duckdb", "sql"},
-    # An outcome whose model failed leaves its partitions missing; the views of the others still refresh.
-    automation_condition=keep_up_to_date(wait_for_every_input=False),
-)
-def warehouse_views(duckdb: WarehouseSQL, settings: SviewSettings) -> dg.MaterializeResult:
-    """Views `metrics_summary` (one row per outcome and method) and `lsoa_predictions_wide`
-    (one row per LSOA, one predicted-decile column per outcome, `score_mean` method).
+def build_view_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
+    """The city's ``warehouse_views``."""
 
-    Written to `warehouse/views.sql`, which `make sql` and `sview_assets.sql.connect()` run after defining
-    the tables; the statements are tried on the current tables first, so a broken view is never saved.
-    """
-    with duckdb.get_connection() as connection:
-        tables = {row[0] for row in connection.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
-        missing = {"model_metrics", "lsoa_predictions"} - tables
-        if missing:
-            raise ValueError(f"Tables {sorted(missing)} are not in the warehouse yet; materialize model_metrics for at least one outcome first.")
-        outcomes = [row[0] for row in connection.execute("SELECT DISTINCT outcome FROM lsoa_predictions ORDER BY 1").fetchall()]
-        statements = view_statements(outcomes)
-        for statement in statements:
-            connection.execute(statement)
-        rows = {name: connection.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in VIEW_NAMES}
-    with atomic_path(settings.warehouse / VIEWS_FILE) as tmp:
-        tmp.write_text(";\n\n".join(statements) + ";\n")
-    return dg.MaterializeResult(
-        metadata={"views": dg.MetadataValue.json(list(VIEW_NAMES)), "outcomes": dg.MetadataValue.json(outcomes), "rows": dg.MetadataValue.json(rows)}
+    @dg.asset(
+        name="warehouse_views",
+        key_prefix=scope.prefix,
+        group_name=scope.group,
+        deps=[scope.key("model_metrics"), scope.key("lsoa_predictions")],
+        kinds={"duckdb", "sql"},
+        # An outcome whose model failed leaves its partitions missing; the views of the others still refresh.
+        automation_condition=keep_up_to_date(wait_for_every_input=False),
     )
+    def warehouse_views(duckdb: WarehouseSQL, storage: Storage) -> dg.MaterializeResult:
+        """Views `metrics_summary` (one row per outcome and method) and `lsoa_predictions_wide`
+        (one row per LSOA, one predicted-decile column per outcome, `score_mean` method).
+
+        Written to `warehouse/views.sql`, which `make sql` and `sview_assets.sql.connect()` run after defining
+        the tables; the statements are tried on the current tables first, so a broken view is never saved.
+        """
+        with duckdb.get_connection() as connection:
+            use_schema(connection, scope.city)
+            tables = {
+                row[0] for row in connection.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = ?", [scope.city]).fetchall()
+            }
+            missing = {"model_metrics", "lsoa_predictions"} - tables
+            if missing:
+                raise ValueError(f"Tables {sorted(missing)} are not in the warehouse yet; materialize model_metrics for at least one outcome first.")
+            outcomes = [row[0] for row in connection.execute("SELECT DISTINCT outcome FROM lsoa_predictions ORDER BY 1").fetchall()]
+            statements = view_statements(outcomes)
+            for statement in statements:
+                connection.execute(statement)
+            rows = {name: connection.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in VIEW_NAMES}
+        with atomic_path(storage.for_city(scope.city).warehouse / VIEWS_FILE) as tmp:
+            tmp.write_text(";\n\n".join(statements) + ";\n")
+        return dg.MaterializeResult(
+            metadata={"views": dg.MetadataValue.json(list(VIEW_NAMES)), "outcomes": dg.MetadataValue.json(outcomes), "rows": dg.MetadataValue.json(rows)}
+        )
+
+    return [warehouse_views]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..warehouse.tables import check_model_version
@@ -30,7 +30,7 @@ class ModelVersion:
     @classmethod
     def new(cls, run_id: str, preset: str, feature_provenance: dict, now: datetime | None = None) -> ModelVersion:
         """A version named ``<UTC time>-<first 8 hex digits of the run id>``: later trainings sort later."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         tag = run_id.replace("-", "")[:8].lower()
         return cls(
             model_version=check_model_version(f"{now:%Y%m%dT%H%M%SZ}-{tag}"),

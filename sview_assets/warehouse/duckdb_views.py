@@ -1,15 +1,18 @@
-"""DuckDB over the warehouse: the delta extension loaded from its package, and one view per table.
+"""DuckDB over the warehouses: the delta extension loaded from its package, a schema per city, a view per table.
 
 Nothing is stored in a DuckDB file: each connection is in memory and reads the Delta tables' current
 snapshots, so any number of readers (the DuckDB shell, Python, the views asset) run beside the writers
-without a lock. The plain name of a versioned table shows each outcome's newest model version; its
-``_history`` view shows every kept version.
+without a lock. Each city's tables and views are in a schema named after the city (``demo.model_metrics``);
+the default city's schema is the current one, so its tables also answer to their plain names. The plain
+name of a versioned table shows each outcome's newest model version; its ``_history`` view shows every
+kept version.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..settings import validate_city
 from .tables import HISTORY_SUFFIX, PLAIN_TABLES, TABLES, VERSION_COLUMN, table_folder
 
 VIEWS_FILE = "views.sql"
@@ -67,17 +70,37 @@ def table_view_statements(warehouse: Path) -> list[str]:
     return statements
 
 
-def warehouse_statements(warehouse: Path) -> list[str]:
-    """Everything a connection runs to see the warehouse: load the extension, define the tables' views, then the summary views."""
+def use_schema_statement(city: str) -> str:
+    """The statement that makes ``city``'s schema the current one (unqualified names then mean its tables)."""
+    return f"SET schema = {sql_string(validate_city(city))}"
+
+
+def use_schema(connection, city: str) -> None:
+    """Make ``city``'s schema the current one on ``connection``."""
+    connection.execute(use_schema_statement(city))
+
+
+def city_statements(city: str, warehouse: Path) -> list[str]:
+    """A city's schema, the views of its tables, then its summary views (``views.sql``), all in that schema."""
     warehouse = Path(warehouse)
-    statements = [f"LOAD {sql_string(delta_extension_file())}", *table_view_statements(warehouse)]
+    statements = [f'CREATE SCHEMA IF NOT EXISTS "{validate_city(city)}"', use_schema_statement(city), *table_view_statements(warehouse)]
     views_file = warehouse / VIEWS_FILE
     if views_file.is_file():
         statements.append(views_file.read_text().strip().rstrip(";"))
     return statements
 
 
-def attach_warehouse(connection, warehouse: Path) -> None:
-    """Load the delta extension into ``connection`` and define the warehouse's views."""
-    for statement in warehouse_statements(warehouse):
+def warehouse_statements(warehouses: dict[str, Path], default_city: str) -> list[str]:
+    """Everything a connection runs to see the warehouses: load the extension, each city's schema, then the default city's schema as current."""
+    if default_city not in warehouses:
+        raise ValueError(f"default city {default_city!r} is not one of the warehouses' cities {sorted(warehouses)}")
+    statements = [f"LOAD {sql_string(delta_extension_file())}"]
+    for city, warehouse in warehouses.items():
+        statements += city_statements(city, warehouse)
+    return [*statements, use_schema_statement(default_city)]
+
+
+def attach_warehouses(connection, warehouses: dict[str, Path], default_city: str) -> None:
+    """Load the delta extension into ``connection`` and define every city's views, each in its schema."""
+    for statement in warehouse_statements(warehouses, default_city):
         connection.execute(statement)

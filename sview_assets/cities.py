@@ -1,0 +1,102 @@
+"""Which cities one deployment serves, and which transfer experiments it runs between them.
+
+The list lives in one small file, ``<data root>/cities.toml``::
+
+    cities = ["demo", "demo_north"]
+
+    [[transfer]]            # optional: models of `source` applied to `target`
+    source = "demo"
+    target = "demo_north"
+
+Adding a city is a line there and a folder ``<data root>/<city>/raw/``; reloading the code location
+shows its assets. ``SVIEW_CITY`` still selects a single city (and no transfers), as before; without
+either, the deployment is the demo city alone.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .settings import CITY_ENV, DEFAULT_CITY, validate_city
+
+CITIES_FILE = "cities.toml"
+
+
+@dataclass(frozen=True)
+class TransferPair:
+    """Models trained in ``source`` applied to (and fine-tuned on) ``target``."""
+
+    source: str
+    target: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}_to_{self.target}"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The cities of one code location, in the order they are listed, and the transfer pairs between them."""
+
+    cities: tuple[str, ...]
+    transfers: tuple[TransferPair, ...] = ()
+    source: str = "default"
+
+    @property
+    def default_city(self) -> str:
+        """The city that unqualified SQL names and single-city commands mean: ``$SVIEW_CITY`` if listed, else the first."""
+        chosen = os.environ.get(CITY_ENV)
+        return chosen if chosen in self.cities else self.cities[0]
+
+
+class CitiesFileError(ValueError):
+    """``cities.toml`` is malformed; the message names the file and what to fix."""
+
+
+def read_deployment(data_root: Path) -> Deployment:
+    """``$SVIEW_CITY`` alone when set; else the cities of ``<data_root>/cities.toml``; else the demo city."""
+    if os.environ.get(CITY_ENV):
+        return Deployment((validate_city(os.environ[CITY_ENV]),), source=f"${CITY_ENV}")
+    path = Path(data_root) / CITIES_FILE
+    if not path.is_file():
+        return Deployment((DEFAULT_CITY,))
+    return parse_cities_file(path)
+
+
+def parse_cities_file(path: Path) -> Deployment:
+    """The deployment a ``cities.toml`` describes, or a :class:`CitiesFileError` saying what is wrong."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CitiesFileError(f"{path}: not valid TOML ({exc}).") from None
+    unknown = sorted(set(data) - {"cities", "transfer"})
+    if unknown:
+        raise CitiesFileError(f"{path}: unknown key(s) {unknown}; expected `cities = [...]` and optional [[transfer]] tables.")
+    cities = data.get("cities")
+    if not isinstance(cities, list) or not cities or not all(isinstance(c, str) for c in cities):
+        raise CitiesFileError(f'{path}: `cities` must be a non-empty list of names, e.g. cities = ["demo"].')
+    for city in cities:
+        try:
+            validate_city(city)
+        except ValueError as exc:
+            raise CitiesFileError(f"{path}: {exc}") from None
+    duplicates = sorted({c for c in cities if cities.count(c) > 1})
+    if duplicates:
+        raise CitiesFileError(f"{path}: city {duplicates} listed more than once.")
+    transfers = []
+    for number, entry in enumerate(data.get("transfer", []), start=1):
+        if not isinstance(entry, dict) or set(entry) != {"source", "target"}:
+            raise CitiesFileError(f"{path}: [[transfer]] number {number} must have exactly `source` and `target`.")
+        pair = TransferPair(entry["source"], entry["target"])
+        missing = [c for c in (pair.source, pair.target) if c not in cities]
+        if missing:
+            raise CitiesFileError(f"{path}: [[transfer]] number {number} names {missing}, not in `cities`; add them there first.")
+        if pair.source == pair.target:
+            raise CitiesFileError(f"{path}: [[transfer]] number {number} has the same source and target ({pair.source!r}).")
+        if pair in transfers:
+            raise CitiesFileError(f"{path}: [[transfer]] {pair.source} -> {pair.target} is listed twice.")
+        transfers.append(pair)
+    return Deployment(tuple(cities), tuple(transfers), source=str(path))

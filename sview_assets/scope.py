@@ -1,0 +1,63 @@
+"""Names of one city's Dagster objects: asset keys, group, partitions, I/O manager, jobs and sensors.
+
+Every city gets the same asset graph under its own key prefix (``demo/lsoa_labels``), in a group
+named after it, with its own image-batch and outcome partitions (``demo__image_batch``) and its own
+warehouse I/O manager: nothing of one city (partition keys, fingerprints, files, tables) is shared
+with another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from .settings import validate_city
+
+
+@dataclass(frozen=True)
+class CityScope:
+    """Where a city's objects sit in the Dagster deployment."""
+
+    city: str
+
+    def __post_init__(self):
+        validate_city(self.city)
+
+    def key(self, asset: str) -> dg.AssetKey:
+        """The city's key of a pipeline asset, e.g. ``demo/lsoa_labels``."""
+        return dg.AssetKey([self.city, asset])
+
+    def name(self, thing: str) -> str:
+        """A job, sensor or resource name of the city, e.g. ``demo__labels_job``."""
+        return f"{self.city}__{thing}"
+
+    def op_name(self, asset: str) -> str:
+        """The op that materializes ``asset`` (where run config for it goes)."""
+        return self.key(asset).to_python_identifier()
+
+    @property
+    def group(self) -> str:
+        return self.city
+
+    @property
+    def prefix(self) -> list[str]:
+        return [self.city]
+
+    @property
+    def io_manager_key(self) -> str:
+        return self.name("warehouse")
+
+    @property
+    def image_batches(self) -> dg.DynamicPartitionsDefinition:
+        """The city's image batches, registered by its image sensor or the CLI."""
+        return dg.DynamicPartitionsDefinition(name=self.name("image_batch"))
+
+    @property
+    def outcomes(self) -> dg.DynamicPartitionsDefinition:
+        """The city's outcomes, registered by its ``lsoa_labels`` for exactly what its label files provide."""
+        return dg.DynamicPartitionsDefinition(name=self.name("outcome"))
+
+    def table_in(self, asset: str) -> dg.AssetIn:
+        """An input reading the city's table ``asset``."""
+        return dg.AssetIn(key=self.key(asset))
