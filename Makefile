@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME := $(CURDIR)/data/.dagster
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-DEMO_RAW := $(CURDIR)/data/demo/raw
+DEMO_CITIES := demo demo_north
 UI_PORT ?= 3000
 
 .PHONY: install demo demo-city test test-fast lint ui sql bench clean-demo instance
@@ -24,17 +24,19 @@ instance:
 	@mkdir -p $(DAGSTER_HOME)
 	@test -f $(DAGSTER_HOME)/dagster.yaml || cp instance/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
+# The two demo cities of data/cities.toml: demo (132 locations) and demo_north (48, another look, areas of its own).
 demo-city: install
-	@if [ -f $(DEMO_RAW)/postcode_directory.csv ]; then echo "demo city already in $(DEMO_RAW) (make clean-demo to regenerate)"; \
-	else SVIEW_CITY=demo $(BIN)/python -m sview_assets.demo; fi
+	@for city in $(DEMO_CITIES); do \
+		if [ -f data/$$city/raw/area_boundaries.geojson ]; then echo "demo city already in data/$$city/raw (make clean-demo to regenerate)"; \
+		else $(BIN)/python -m sview_assets.demo --city $$city || exit 1; fi; \
+	done
 
-# The demo city is small (132 locations), so it trains with smaller mini-batches (more steps per epoch)
-# and fewer epochs than the default preset: install included, it ends within 10 minutes on the slowest
-# 2-core host (see the README's demo timing).
+# The demo cities are small, so they train with smaller mini-batches (more steps per epoch) and fewer
+# epochs than the default preset (see the README's demo timing).
 DEMO_TRAINING ?= --epochs 5 --patience 5 --batch-size 16
 
 demo: install instance demo-city
-	SVIEW_CITY=demo $(BIN)/python -m sview_assets.pipeline $(DEMO_TRAINING)
+	$(BIN)/python -m sview_assets.pipeline $(DEMO_TRAINING)
 
 test: install
 	$(BIN)/python -m pytest
@@ -46,7 +48,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# A DuckDB shell on the city's warehouse (SVIEW_CITY, default demo); it holds no lock, so it can stay open while the pipeline runs.
+# A DuckDB shell on every city's warehouse, one schema per city (SVIEW_CITY's current, default the first listed); it holds
+# no lock, so it can stay open while the pipeline runs.
 sql: install
 	$(BIN)/python -m sview_assets.sql
 
@@ -62,4 +65,4 @@ bench: install
 	$(BIN)/python benchmarks/sensor_tick.py
 
 clean-demo:
-	rm -rf data/demo
+	rm -rf $(addprefix data/,$(DEMO_CITIES))

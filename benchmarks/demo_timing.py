@@ -2,9 +2,9 @@
 
 Clones the checkout's committed HEAD into a temporary folder (nothing installed there), runs
 ``make demo`` in it, stamps every output line with the time it arrived and splits the wall time at
-the pipeline's own markers: install (until the demo city generator starts), the demo city, the
-VGG16 features stage, the training stage (models, predictions and metrics of every outcome) and
-the rest (labels, training set, views, results table). Prints JSON with the CPU model, then the
+the pipeline's own markers: install (until the demo city generator starts), the demo cities, the
+VGG16 features stages, the training stages (models, predictions and metrics of every outcome), the
+transfer stage and the rest (labels, training sets, views, GIS layers, results tables). Prints JSON with the CPU model, then the
 README's table. Not part of ``make bench``: it takes as long as the demo.
 """
 
@@ -43,9 +43,9 @@ def split_phases(stamped: list[tuple[float, str]], total: float) -> dict[str, fl
     city_start = next(t for t, line in stamped if line.startswith("wrote label files"))
     stages = [(t, m.group(3)) for t, line in stamped if (m := STAGE.match(line))]
     bounds = [t for t, _ in stages] + [total]
-    phases = {"install": city_start, "demo_city": stages[0][0] - city_start, "features": 0.0, "training": 0.0, "rest": 0.0}
+    phases = {"install": city_start, "demo_city": stages[0][0] - city_start, "features": 0.0, "training": 0.0, "transfer": 0.0, "rest": 0.0}
     for (start, label), end in zip(stages, bounds[1:]):
-        phase = "features" if "vgg16_features" in label else "training" if "ordinal_model" in label else "rest"
+        phase = "features" if "vgg16_features" in label else "training" if "ordinal_model" in label else "transfer" if "transfer_metrics" in label else "rest"
         phases[phase] += end - start
     return {k: round(v, 1) for k, v in phases.items()}
 

@@ -8,6 +8,7 @@ from .scope import CityScope
 DECILES_BALANCED = "deciles_balanced"
 KEYS_UNIQUE = "keys_unique"
 LOCATIONS_LABELLED = "every_location_has_labels"
+LOCATIONS_IN_AREAS = "every_location_in_an_area"
 IMG_ID_UNIQUE = "img_id_unique"
 DECILES_FROM_DATA = "deciles_decided_by_values"
 TIE_DECIDED_LIMIT = 0.1
@@ -77,6 +78,19 @@ def build_label_checks(scope: CityScope) -> list[dg.AssetChecksDefinition]:
         return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_img_ids": duplicates})
 
     @dg.asset_check(
+        asset=scope.key("postcode_locations"),
+        name=LOCATIONS_IN_AREAS,
+        description="Every location has an area (a location placed by point in polygon may lie outside every area of the boundary file).",
+    )
+    def every_location_in_an_area(postcode_locations: pd.DataFrame) -> dg.AssetCheckResult:
+        outside = postcode_locations.loc[postcode_locations["lsoa11"].isna(), "img_id"].tolist()
+        return dg.AssetCheckResult(
+            passed=not outside,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"locations_without_area": len(outside), "img_ids": dg.MetadataValue.json(outside[:50])},
+        )
+
+    @dg.asset_check(
         asset=scope.key("lsoa_labels"),
         name=LOCATIONS_LABELLED,
         additional_ins={"postcode_locations": scope.table_in("postcode_locations")},
@@ -94,4 +108,4 @@ def build_label_checks(scope: CityScope) -> list[dg.AssetChecksDefinition]:
             metadata={"locations_without_label": dg.MetadataValue.json(shortfall)},
         )
 
-    return [deciles_balanced, deciles_decided_by_values, label_keys_unique, img_id_unique, every_location_has_labels]
+    return [deciles_balanced, deciles_decided_by_values, label_keys_unique, img_id_unique, every_location_in_an_area, every_location_has_labels]

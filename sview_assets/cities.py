@@ -4,9 +4,11 @@ The list lives in one small file, ``<data root>/cities.toml``::
 
     cities = ["demo", "demo_north"]
 
-    [[transfer]]            # optional: models of `source` applied to `target`
+    [[transfer]]                     # optional: models of `source` applied to `target`
     source = "demo"
     target = "demo_north"
+    fractions = [0.01, 0.05, 0.1]    # optional: shares of target locations to fine-tune on (this default)
+    outcomes = ["income"]            # optional: the outcomes the CLI runs (default: every one both cities have)
 
 Adding a city is a line there and a folder ``<data root>/<city>/raw/``; reloading the code location
 shows its assets. ``SVIEW_CITY`` still selects a single city (and no transfers), as before; without
@@ -20,17 +22,24 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .outcomes import OUTCOME_KEYS
 from .settings import CITY_ENV, DEFAULT_CITY, validate_city
 
 CITIES_FILE = "cities.toml"
 
 
+DEFAULT_FRACTIONS = (0.01, 0.05, 0.1)
+
+
 @dataclass(frozen=True)
 class TransferPair:
-    """Models trained in ``source`` applied to (and fine-tuned on) ``target``."""
+    """Models trained in ``source`` applied to (and fine-tuned on) ``target``: at each of ``fractions`` of the
+    target's locations, for ``outcomes`` (None: every outcome both cities have)."""
 
     source: str
     target: str
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS
+    outcomes: tuple[str, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -88,15 +97,21 @@ def parse_cities_file(path: Path) -> Deployment:
         raise CitiesFileError(f"{path}: city {duplicates} listed more than once.")
     transfers = []
     for number, entry in enumerate(data.get("transfer", []), start=1):
-        if not isinstance(entry, dict) or set(entry) != {"source", "target"}:
-            raise CitiesFileError(f"{path}: [[transfer]] number {number} must have exactly `source` and `target`.")
-        pair = TransferPair(entry["source"], entry["target"])
+        if not isinstance(entry, dict) or not {"source", "target"} <= set(entry) or set(entry) - {"source", "target", "fractions", "outcomes"}:
+            raise CitiesFileError(f"{path}: [[transfer]] number {number} needs `source` and `target` (and may have `fractions`, `outcomes`), nothing else.")
+        fractions = entry.get("fractions", list(DEFAULT_FRACTIONS))
+        if not isinstance(fractions, list) or not fractions or not all(isinstance(f, int | float) and 0 < f < 1 for f in fractions):
+            raise CitiesFileError(f"{path}: [[transfer]] number {number}: `fractions` must be a list of numbers between 0 and 1, e.g. [0.01, 0.05, 0.1].")
+        outcomes = entry.get("outcomes")
+        if outcomes is not None and (not isinstance(outcomes, list) or not outcomes or not all(o in OUTCOME_KEYS for o in outcomes)):
+            raise CitiesFileError(f"{path}: [[transfer]] number {number}: `outcomes` must be a list of known outcomes ({', '.join(OUTCOME_KEYS)}).")
+        pair = TransferPair(entry["source"], entry["target"], tuple(float(f) for f in fractions), tuple(outcomes) if outcomes else None)
         missing = [c for c in (pair.source, pair.target) if c not in cities]
         if missing:
             raise CitiesFileError(f"{path}: [[transfer]] number {number} names {missing}, not in `cities`; add them there first.")
         if pair.source == pair.target:
             raise CitiesFileError(f"{path}: [[transfer]] number {number} has the same source and target ({pair.source!r}).")
-        if pair in transfers:
+        if any((p.source, p.target) == (pair.source, pair.target) for p in transfers):
             raise CitiesFileError(f"{path}: [[transfer]] {pair.source} -> {pair.target} is listed twice.")
         transfers.append(pair)
     return Deployment(tuple(cities), tuple(transfers), source=str(path))

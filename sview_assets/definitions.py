@@ -1,7 +1,8 @@
 """The sview code location: every city's assets, checks, jobs and sensors, and the shared resources, in one place.
 
 The cities come from ``data/cities.toml`` (or ``SVIEW_CITY`` alone, see ``cities.py``); each gets the
-same asset graph under its own key prefix and group (``scope.py``). Stage order is the asset graph's;
+same asset graph under its own key prefix and group (``scope.py``), and each transfer pair listed there
+its transfer assets (``assets/transfer.py``). Stage order is the asset graph's;
 what runs by itself is each asset's automation condition (``conditions.py``) evaluated by the
 ``sview_automation`` sensor, and each city's image-batch sensor registering new batches
 (``sensors.py``). Running everything is a backfill of all assets ("Materialize all"), or
@@ -14,16 +15,18 @@ from pathlib import Path
 import dagster as dg
 
 from .assets.features import build_feature_assets
+from .assets.gis import build_gis_assets
 from .assets.images import build_image_assets
 from .assets.labels import build_label_assets
 from .assets.predictions import build_prediction_assets
 from .assets.training import build_training_assets
+from .assets.transfer import build_transfer_assets
 from .assets.views import build_view_assets
 from .checks import build_label_checks
 from .cities import Deployment, read_deployment
 from .jobs import AssetJob, build_city_jobs
-from .resources import Vgg16Resource, warehouse_resources
-from .scope import CityScope
+from .resources import Vgg16Resource, warehouse_io_manager, warehouse_resources
+from .scope import CityScope, TransferScope
 from .sensors import automation_sensor, build_image_batch_sensor
 from .settings import Storage, SviewSettings
 from .watchdog import run_watchdog
@@ -57,7 +60,7 @@ class CityDefinitions:
 
 
 def build_city(city: str) -> CityDefinitions:
-    """The asset graph of one city, in dependency order: labels, images, features, models, predictions, views."""
+    """The asset graph of one city, in dependency order: labels, images, features, models, predictions, views, GIS layers."""
     scope = CityScope(city)
     assets = [
         *build_label_assets(scope),
@@ -66,6 +69,7 @@ def build_city(city: str) -> CityDefinitions:
         *build_training_assets(scope),
         *build_prediction_assets(scope),
         *build_view_assets(scope),
+        *build_gis_assets(scope),
     ]
     jobs = build_city_jobs(scope)
     return CityDefinitions(scope, assets, build_label_checks(scope), jobs, [build_image_batch_sensor(scope, jobs)])
@@ -80,8 +84,9 @@ def build_definitions(
     storage = storage or Storage.from_env()
     deployment = deployment or read_deployment(Path(storage.data_root))
     cities = [build_city(city) for city in deployment.cities]
+    transfers = [TransferScope(pair) for pair in deployment.transfers]
     return dg.Definitions(
-        assets=[asset for city in cities for asset in city.assets],
+        assets=[asset for city in cities for asset in city.assets] + [asset for scope in transfers for asset in build_transfer_assets(scope)],
         asset_checks=[check for city in cities for check in city.checks],
         jobs=[job for city in cities for job in city.jobs.values()],
         sensors=[*(sensor for city in cities for sensor in city.sensors), automation_sensor, run_watchdog],
@@ -90,6 +95,7 @@ def build_definitions(
             "storage": storage,
             "vgg16": vgg16 or Vgg16Resource.from_env(),
             **warehouse_resources([storage.for_city(city) for city in deployment.cities], deployment.default_city),
+            **{scope.io_manager_key: warehouse_io_manager(storage.for_city(scope.pair.target), scope.warehouse_schema) for scope in transfers},
         },
     )
 

@@ -14,10 +14,15 @@ def preview(frame: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
     return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))
 
 
-def figure_markdown(figure) -> dg.MetadataValue:
-    """A matplotlib figure as an inline PNG in markdown metadata."""
+def figure_markdown(figure, also_to=None) -> dg.MetadataValue:
+    """A matplotlib figure as an inline PNG in markdown metadata; with ``also_to``, written there too (at 150 dpi, atomically)."""
     import matplotlib.pyplot as plt
 
+    from .files import atomic_path
+
+    if also_to is not None:
+        with atomic_path(also_to) as tmp:
+            figure.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(figure)

@@ -11,13 +11,16 @@ and the others go on; the command exits 1 if any run failed.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
+from .cities import TransferPair, read_deployment
 from .outcomes import OUTCOME_KEYS
 from .run_plan import plan_stages
 from .scope import CityScope
@@ -47,12 +50,14 @@ def materialize_everything(
     instance: dg.DagsterInstance,
     cities: list[str],
     *,
+    transfers: list[TransferPair] = (),
     outcomes: list[str] | None = None,
     train_config: dict | None = None,
     log: Callable[[str], None] = print,
     log_level: str = "INFO",
 ) -> PipelineReport:
-    """Materialize the asset graph of ``cities`` in ``defs``: new or stale image batches, every (or each chosen) outcome."""
+    """Materialize the asset graph of ``cities`` in ``defs``: new or stale image batches, every (or each chosen) outcome;
+    then each of ``transfers`` whose cities both run, for the outcomes both cities have (and the pair lists)."""
     report = PipelineReport()
     job = defs.resolve_implicit_global_asset_job_def()
     storage, vgg16 = defs.resources["storage"], defs.resources["vgg16"]
@@ -67,12 +72,20 @@ def materialize_everything(
         if batch_plan.removed:
             log(f"  {city}: left out, no longer under raw/images/: {', '.join(batch_plan.removed)}")
         partition_keys[scope.image_batches.name] = lambda plan=batch_plan: sorted(plan.to_extract)
-        partition_keys[scope.outcomes.name] = lambda scope=scope: _chosen_outcomes(instance, scope, outcomes, report, log)
+        partition_keys[scope.outcomes.name] = functools.cache(lambda scope=scope: _chosen_outcomes(instance, scope, outcomes, report, log))
 
-    selected = [asset for asset in defs.assets if any(key.path[0] in cities for key in asset.keys)]
+    transfers = [pair for pair in transfers if pair.source in cities and pair.target in cities]
+    for pair in transfers:
+        partition_keys[pair.name] = lambda pair=pair: _transfer_outcomes(instance, pair, partition_keys[CityScope(pair.target).outcomes.name]())
+    prefixes = set(cities) | {pair.name for pair in transfers}
+    selected = [asset for asset in defs.assets if any(key.path[0] in prefixes for key in asset.keys)]
     stages = plan_stages(selected)
     for number, stage in enumerate(stages, start=1):
-        keys = [None] if stage.partitions_def is None else partition_keys[stage.partitions_def.name]()
+        if stage.partitions_def is None:
+            keys = [None]
+        else:
+            prefix = stage.assets[0].path[0]
+            keys = partition_keys[prefix if prefix in partition_keys else stage.partitions_def.name]()
         log(f"stage {number}/{len(stages)}: {stage.label}" + ("" if keys == [None] else f" for {len(keys)} partition(s)"))
         config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
         trained = [key for key in stage.assets if key.path[-1] == TRAINED_ASSET]
@@ -103,6 +116,12 @@ def materialize_everything(
     return report
 
 
+def _transfer_outcomes(instance: dg.DagsterInstance, pair: TransferPair, target_outcomes: list[str]) -> list[str]:
+    """The target outcomes (already chosen for the target city) that the source city also has, and the pair lists."""
+    source = set(instance.get_dynamic_partitions(CityScope(pair.source).outcomes.name))
+    return [o for o in target_outcomes if o in source and (pair.outcomes is None or o in pair.outcomes)]
+
+
 def _chosen_outcomes(instance: dg.DagsterInstance, scope: CityScope, outcomes: list[str] | None, report: PipelineReport, log) -> list[str]:
     """The outcomes to train in ``scope``'s city: ``outcomes`` (each one its labels lack is reported failed) or all it has."""
     available = instance.get_dynamic_partitions(scope.outcomes.name)
@@ -116,7 +135,7 @@ def _chosen_outcomes(instance: dg.DagsterInstance, scope: CityScope, outcomes: l
 
 def main(argv: list[str] | None = None) -> None:
     from .ml.presets import PRESETS
-    from .report import print_metrics
+    from .report import print_metrics, print_transfer
 
     parser = argparse.ArgumentParser(description="Materialize every sview asset of the configured cities (data/cities.toml or SVIEW_CITY), in this process.")
     parser.add_argument("--city", action="append", help="a city to run (repeat for several; default: every city of the deployment)")
@@ -145,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     if not os.environ.get("DAGSTER_HOME"):
         print("DAGSTER_HOME is not set: runs are not kept after this process (the Makefile sets it to data/.dagster).")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    report = materialize_everything(defs, instance, cities, outcomes=args.outcomes, train_config=overrides or None)
+    transfers = list(read_deployment(Path(storage.data_root)).transfers)
+    report = materialize_everything(defs, instance, cities, transfers=transfers, outcomes=args.outcomes, train_config=overrides or None)
     if not report.success:
         print(f"runs of this pipeline:\n{report.summary()}", file=sys.stderr)
         print(f"{len(report.failed)} run(s) failed: {', '.join(report.failed)}; their logs are in the Dagster UI (make ui).", file=sys.stderr)
@@ -155,6 +175,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n{city}:")
         print_metrics(settings)
         print(f"warehouse at {settings.warehouse}")
+    for pair in transfers:
+        if pair.source in cities and pair.target in cities:
+            print(f"\ntransfer {pair.source} -> {pair.target} (Kendall tau-b, score_mean; fraction = share of {pair.target}'s locations adapted on):")
+            print_transfer(storage.for_city(pair.target), pair.source)
     print(f"done: {len(report.runs)} runs")
 
 

@@ -37,27 +37,88 @@ def confusion_heatmap(matrix: np.ndarray, title: str):
     return figure
 
 
-def decile_map(lsoas: pd.DataFrame, title: str, boundaries: dict | None = None):
-    """True and predicted deciles side by side: LSOA polygons when ``boundaries`` are given, else centroids."""
+KM_PER_DEGREE_LAT = 110.57
+KM_PER_DEGREE_LONG_AT_EQUATOR = 111.32
+
+
+def local_km(longitude, latitude, centre: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Kilometres east and north of ``centre`` (long, lat): an equirectangular projection around the city, so
+    a kilometre is as long across as up (long/lat drawn as they are stretch a city at 51 degrees by 1.6x)."""
+    long0, lat0 = centre
+    east = (np.asarray(longitude, dtype=float) - long0) * KM_PER_DEGREE_LONG_AT_EQUATOR * np.cos(np.radians(lat0))
+    north = (np.asarray(latitude, dtype=float) - lat0) * KM_PER_DEGREE_LAT
+    return east, north
+
+
+def map_panel_inches(n_areas: int) -> float:
+    """Width of one map panel: 4 inches up to 100 areas, growing with the square root of the count, 14 at most
+    (London's 4,835 LSOAs get about 14 inches, so an inner-London LSOA is still a few pixels wide)."""
+    return float(min(14.0, 4.0 * max(1.0, np.sqrt(n_areas / 100))))
+
+
+def decile_map(lsoas: pd.DataFrame, title: str, boundaries=None):
+    """True and predicted deciles side by side, in kilometres around the city's centre with equal aspect.
+
+    Areas are filled polygons without edges when ``boundaries`` (an
+    :class:`~sview_assets.sources.boundaries.AreaBoundaries`) are given, else squares at their centroids;
+    the figure grows with the number of areas.
+    """
     from matplotlib.collections import PolyCollection
 
-    figure, axes = plt.subplots(1, 2, figsize=(8, 3.8), sharex=True, sharey=True)
+    centre = (float(lsoas["long"].mean()), float(lsoas["lat"].mean()))
+    width = map_panel_inches(len(lsoas))
+    east, north = local_km(lsoas["long"], lsoas["lat"], centre)
+    aspect = float(np.ptp(north) / np.ptp(east)) if np.ptp(east) > 0 else 1.0
+    figure, axes = plt.subplots(1, 2, figsize=(2 * width + 1.2, width * min(max(aspect, 0.4), 1.6) + 0.8), sharex=True, sharey=True)
     for axis, column in zip(axes, ("true_decile", "predicted_decile")):
-        if boundaries:
+        if boundaries is not None:
             rings, values = [], []
             for lsoa, decile in zip(lsoas["lsoa11"], lsoas[column]):
-                for ring in boundaries.get(lsoa, []):
-                    rings.append(ring)
+                for ring in boundaries.outer_rings(lsoa):
+                    rings.append(np.column_stack(local_km(ring[:, 0], ring[:, 1], centre)))
                     values.append(decile)
-            shapes = PolyCollection(rings, array=np.asarray(values, dtype=float), cmap="RdYlGn", edgecolors="white", linewidths=0.3)
+            shapes = PolyCollection(rings, array=np.asarray(values, dtype=float), cmap="RdYlGn", edgecolors="face", linewidths=0.1)
             shapes.set_clim(1, 10)
             points = axis.add_collection(shapes)
             axis.autoscale_view()
         else:
-            points = axis.scatter(lsoas["long"], lsoas["lat"], c=lsoas[column], cmap="RdYlGn", vmin=1, vmax=10, s=28, marker="s")
+            size = max(2.0, 28.0 * min(1.0, 100 / max(len(lsoas), 1)))
+            points = axis.scatter(east, north, c=lsoas[column], cmap="RdYlGn", vmin=1, vmax=10, s=size, marker="s", linewidths=0)
+        axis.set_aspect("equal")
         axis.set_title(column.replace("_", " "), fontsize=9)
-        axis.set_xlabel("longitude")
-    axes[0].set_ylabel("latitude")
+        axis.set_xlabel("km east of the centre")
+    axes[0].set_ylabel("km north of the centre")
     figure.colorbar(points, ax=axes, shrink=0.8, label="decile (1 = most deprived)")
     figure.suptitle(title, fontsize=10)
+    return figure
+
+
+REGIME_STYLE = {"zero_shot": ("tab:grey", "o"), "fine_tune": ("tab:blue", "s"), "target_only": ("tab:orange", "^")}
+
+
+def transfer_regimes(frame: pd.DataFrame, title: str):
+    """Kendall's tau-b (``score_mean``) of each transfer regime against the share of target locations adapted
+    on, one panel per outcome; the dashed line is the unchanged source model on every target LSOA."""
+    rows = frame[frame["method"] == "score_mean"]
+    outcomes = sorted(rows["outcome"].unique())
+    columns = min(4, len(outcomes))
+    lines = (len(outcomes) + columns - 1) // columns
+    figure, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.8 * lines), squeeze=False, sharey=True)
+    for axis, outcome in zip(axes.ravel(), outcomes):
+        part = rows[rows["outcome"] == outcome]
+        everywhere = part[part["fraction"] == 0]
+        if len(everywhere):
+            axis.axhline(everywhere["kendall_tau_b"].iloc[0], color=REGIME_STYLE["zero_shot"][0], linestyle="--", linewidth=1)
+        for regime, (colour, marker) in REGIME_STYLE.items():
+            points = part[(part["regime"] == regime) & (part["fraction"] > 0)].sort_values("fraction")
+            axis.plot(points["fraction"], points["kendall_tau_b"], marker=marker, color=colour, label=regime.replace("_", " "))
+        axis.set_title(outcome, fontsize=9)
+        axis.set_xlabel("share of target locations adapted on", fontsize=8)
+        axis.axhline(0, color="black", linewidth=0.5)
+    for axis in axes.ravel()[len(outcomes) :]:
+        axis.set_visible(False)
+    axes[0][0].set_ylabel("LSOA Kendall tau-b")
+    axes[0][0].legend(fontsize=7)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
     return figure

@@ -47,5 +47,30 @@ def print_metrics(settings: SviewSettings) -> None:
     print(metrics_markdown(read_metrics(settings)))
 
 
+def read_transfer(target: SviewSettings, source: str) -> pd.DataFrame:
+    """The ``transfer_metrics`` rows of the target city's warehouse that came from ``source``."""
+    from .sql import connect
+
+    with connect(target) as connection:
+        return connection.execute("SELECT * FROM transfer_metrics WHERE source_city = ? ORDER BY outcome, fraction, regime, method", [source]).fetchdf()
+
+
+def transfer_markdown(rows: pd.DataFrame) -> str:
+    """Per outcome and fraction, the tau-b (``score_mean``) of each regime and the LSOAs evaluated."""
+    part = rows[rows["method"] == SCORE_MEAN]
+    wide = part.pivot_table(index=["outcome", "fraction"], columns="regime", values="kendall_tau_b")
+    lsoas = part.groupby(["outcome", "fraction"])["evaluation_lsoas"].max()
+    lines = ["| outcome | fraction | zero-shot | fine-tune | target only | LSOAs evaluated |", "| --- | --- | --- | --- | --- | --- |"]
+    for (outcome, fraction), row in wide.iterrows():
+        cells = [f"{row[r]:.2f}" if r in row and pd.notna(row[r]) else "–" for r in ("zero_shot", "fine_tune", "target_only")]
+        lines.append(f"| {outcome} | {fraction:g} | {' | '.join(cells)} | {int(lsoas[(outcome, fraction)])} |")
+    return "\n".join(lines)
+
+
+def print_transfer(target: SviewSettings, source: str) -> None:
+    """Print the transfer table of ``source``'s models in ``target``."""
+    print(transfer_markdown(read_transfer(target, source)))
+
+
 if __name__ == "__main__":
     print_metrics(SviewSettings.from_env())

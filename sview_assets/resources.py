@@ -96,10 +96,10 @@ class WarehouseSQL(DuckDBResource):
             yield connection
 
 
-def warehouse_io_manager(settings: SviewSettings) -> WarehouseIOManager:
-    """The Delta Lake I/O manager of one city's warehouse."""
+def warehouse_io_manager(settings: SviewSettings, schema: str = SCHEMA) -> WarehouseIOManager:
+    """The Delta Lake I/O manager of one city's warehouse (tables in its ``schema`` folder)."""
     versions_kept = int(os.environ.get(VERSIONS_KEPT_ENV) or 3)
-    return WarehouseIOManager(root_uri=str(settings.warehouse), storage_options=LocalConfig(), schema=SCHEMA, versions_kept=versions_kept)
+    return WarehouseIOManager(root_uri=str(settings.warehouse), storage_options=LocalConfig(), schema=schema, versions_kept=versions_kept)
 
 
 def warehouse_resources(cities: list[SviewSettings], default_city: str | None = None) -> dict[str, object]:

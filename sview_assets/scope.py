@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from .cities import TransferPair
 from .settings import validate_city
+from .warehouse.tables import TRANSFER_FOLDER_PREFIX
 
 
 @dataclass(frozen=True)
@@ -61,3 +63,42 @@ class CityScope:
     def table_in(self, asset: str) -> dg.AssetIn:
         """An input reading the city's table ``asset``."""
         return dg.AssetIn(key=self.key(asset))
+
+
+@dataclass(frozen=True)
+class TransferScope:
+    """Where a transfer pair's objects sit: keys ``<source>_to_<target>/<asset>``, a group of that name, the
+    target city's outcome partitions, and tables in the target's warehouse (folder ``transfer_from_<source>``)."""
+
+    pair: TransferPair
+
+    @property
+    def source(self) -> CityScope:
+        return CityScope(self.pair.source)
+
+    @property
+    def target(self) -> CityScope:
+        return CityScope(self.pair.target)
+
+    @property
+    def group(self) -> str:
+        return self.pair.name
+
+    @property
+    def prefix(self) -> list[str]:
+        return [self.pair.name]
+
+    def key(self, asset: str) -> dg.AssetKey:
+        return dg.AssetKey([self.pair.name, asset])
+
+    def name(self, thing: str) -> str:
+        return f"{self.pair.name}__{thing}"
+
+    @property
+    def io_manager_key(self) -> str:
+        return self.name("warehouse")
+
+    @property
+    def warehouse_schema(self) -> str:
+        """The folder of the pair's tables inside the target city's warehouse."""
+        return f"{TRANSFER_FOLDER_PREFIX}{self.pair.source}"

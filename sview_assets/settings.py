@@ -117,6 +117,19 @@ class CityPaths:
         return self.models / outcome
 
     @property
+    def maps(self) -> Path:
+        return self.root / "maps"
+
+    def map_file(self, outcome: str) -> Path:
+        """The true-vs-predicted decile map of an outcome, as a PNG."""
+        return self.maps / f"{outcome}_deciles.png"
+
+    @property
+    def geopackage(self) -> Path:
+        """The city's LSOA predictions as GIS layers."""
+        return self.root / f"{self.root.name}_predictions.gpkg"
+
+    @property
     def warehouse(self) -> Path:
         """The city's Delta tables (one folder each, data files plus transaction log) and its SQL views."""
         return self.root / "warehouse"

@@ -227,7 +227,7 @@ def test_definitions_load_with_every_job_and_sensor_and_an_automation_condition_
     assert {s.name for s in defs.sensors} == {"x__image_batch_sensor", "sview_automation", "run_watchdog"}
     assert not list(defs.schedules or [])
     graph = defs.resolve_asset_graph()
-    assert len(list(graph.get_all_asset_keys())) == 10
+    assert len(list(graph.get_all_asset_keys())) == 11
     without_condition = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).automation_condition is None}
     assert without_condition == {"x/image_manifest", "x/vgg16_features"}, "image batches are the sensor's; every other asset keeps itself up to date"
 

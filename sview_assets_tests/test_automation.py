@@ -143,7 +143,7 @@ def test_declarative_automation_moves_one_stage_at_a_time_and_retries_a_failure_
     broken = {"ops": {"auto__ordinal_model": {"config": {**tiny, "learning_rate": 1e30}}}}
     assert not retrain.execute_in_process(instance=instance, partition_key="crime", run_config=broken, raise_on_error=False).success
     result, requested = evaluate(result.cursor)
-    assert requested == {"warehouse_views": 1}, "the views refresh although crime failed and the other outcomes never ran"
+    assert requested == {"warehouse_views": 1, "lsoa_geopackage": 1}, "the views and GIS layers refresh although crime failed and the other outcomes never ran"
     assert evaluate(result.cursor)[1] == {}
 
     result, requested = evaluate(result.cursor, at=day + datetime.timedelta(hours=15))

@@ -245,7 +245,7 @@ def test_materialize_all_through_graphql_behind_the_guard_materializes_every_ass
         assert runs and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
         # One run per partition: labels, each batch, the training set, each outcome's chain, the views.
         assert len(runs) == 1 + 2 + 1 + len(E2E_OUTCOMES) + 1
-        assert materializations_by_run(instance, {r.run_id for r in runs}, "plain") == expected_once(["batch_000", "batch_001"], E2E_OUTCOMES)
+        assert materializations_by_run(instance, {r.run_id for r in runs}) == expected_once(["batch_000", "batch_001"], E2E_OUTCOMES)
     with connect(settings) as connection:
         summary = connection.execute("SELECT outcome, method, n_lsoas FROM metrics_summary ORDER BY outcome, method").fetchall()
         lsoas = connection.execute("SELECT count(DISTINCT lsoa11) FROM location_predictions").fetchone()[0]

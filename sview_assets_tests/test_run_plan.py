@@ -13,7 +13,7 @@ def test_the_asset_graph_gives_five_stages_with_one_partitions_definition_each()
         ("x/image_manifest, x/vgg16_features", "x__image_batch"),
         ("x/training_set", None),
         ("x/location_predictions, x/lsoa_predictions, x/model_metrics, x/ordinal_model", "x__outcome"),
-        ("x/warehouse_views", None),
+        ("x/lsoa_geopackage, x/warehouse_views", None),
     ]
 
 

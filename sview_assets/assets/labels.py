@@ -10,14 +10,22 @@ from ..outcomes import CENSUS, EXTRA, INCOME, IOD
 from ..partitions import sync_outcome_partitions
 from ..scope import CityScope
 from ..settings import Storage
-from ..sources.files import DEFAULT_SOURCE_FILES, POSTCODE_FILE
+from ..sources.boundaries import assign_areas, read_area_boundaries
+from ..sources.common import LSOA_CODE
+from ..sources.files import BOUNDARY_FILE, DEFAULT_SOURCE_FILES, POSTCODE_FILE
 from ..sources.labels import build_lsoa_labels
 from ..sources.postcodes import read_postcode_locations
 
 
 class PostcodeConfig(dg.Config):
     postcode_file: str = Field(
-        default=POSTCODE_FILE, description="Postcode directory CSV under data/<city>/raw/ (pcd, oa11, lsoa11, msoa11, lat, long, img_id)."
+        default=POSTCODE_FILE,
+        description="Postcode directory CSV under data/<city>/raw/ (pcd, oa11, lsoa11, msoa11, lat, long, img_id), or a table of img_id, lat, long "
+        "whose areas come from the boundary file.",
+    )
+    boundary_file: str = Field(
+        default=BOUNDARY_FILE,
+        description="Area boundaries (GeoJSON, long/lat) under raw/; places each location of a table without lsoa11 in the area containing it.",
     )
 
 
@@ -45,16 +53,39 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         automation_condition=start_a_new_city(),
     )
     def postcode_locations(context: dg.AssetExecutionContext, config: PostcodeConfig, storage: Storage) -> pd.DataFrame:
-        """One row per image location (img_id) with its postcode, output area, LSOA, MSOA and coordinates.
+        """One row per image location (img_id) with its postcode, output area, LSOA (area), MSOA and coordinates.
 
         Read from the ONS Postcode Directory CSV in `data/<city>/raw/`; rows without an img_id are
-        counted and left out. Stored in the city's warehouse as Delta table `postcode_locations`.
+        counted and left out. A city without such a directory gives a table of `img_id, lat, long`:
+        each location is then placed in the area of the boundary file that contains it (point in
+        polygon), and `lsoa11` holds that area's code, whatever the file uses; a location outside every
+        area keeps an empty `lsoa11`, is listed in the metadata and fails the `every_location_in_an_area`
+        check. Stored in the city's warehouse as Delta table `postcode_locations`.
         """
         paths = storage.for_city(scope.city).paths
         paths.root.mkdir(parents=True, exist_ok=True)
         source_file = paths.raw_file(config.postcode_file)
         result = read_postcode_locations(source_file)
         frame = result.locations
+        placed = {}
+        if not result.has_area_codes:
+            boundary_file = paths.raw_file(config.boundary_file)
+            if not boundary_file.is_file():
+                raise FileNotFoundError(
+                    f"{source_file} has no lsoa11 column, so its locations are placed in areas by point in polygon, but the boundary file "
+                    f"{boundary_file} does not exist. Add the city's area boundaries there (GeoJSON, long/lat, an area_code property per feature)."
+                )
+            assignment = assign_areas(frame["long"].to_numpy(), frame["lat"].to_numpy(), read_area_boundaries(boundary_file))
+            frame["lsoa11"] = assignment.codes.to_numpy()
+            outside = frame.loc[assignment.outside.to_numpy(), "img_id"].tolist()
+            if outside:
+                context.log.warning(f"{len(outside)} location(s) lie outside every area of {boundary_file} and have no area: img_id {outside[:20]}")
+            placed = {
+                "areas_from": dg.MetadataValue.path(str(boundary_file)),
+                "locations_outside_every_area": len(outside),
+                "img_ids_outside_every_area": dg.MetadataValue.json(outside[:50]),
+                "locations_in_several_areas": assignment.in_several,
+            }
         context.add_output_metadata(
             {
                 "locations": len(frame),
@@ -62,6 +93,7 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 "msoas": int(frame["msoa11"].nunique()),
                 "rows_without_image": result.rows_without_image,
                 "source_file": dg.MetadataValue.path(str(source_file)),
+                **placed,
                 "preview": preview(frame),
             }
         )
@@ -97,7 +129,8 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
             INCOME: paths.raw_file(config.income_file),
             EXTRA: paths.raw_file(config.extra_file),
         }
-        build = build_lsoa_labels(files, postcode_locations["lsoa11"].tolist())
+        areas = postcode_locations["lsoa11"].dropna()
+        build = build_lsoa_labels(files, areas.tolist(), own_area_codes=not areas.str.match(LSOA_CODE).all())
         for outcome, reason in build.outcomes_not_built.items():
             context.log.warning(f"outcome {outcome!r} not built: {reason}")
         added, removed = sync_outcome_partitions(context.instance, scope.outcomes.name, build.outcomes)

@@ -15,7 +15,7 @@ from ..ml.model_version import read_model_version
 from ..ml.ordinal import predicted_decile
 from ..scope import CityScope
 from ..settings import Storage
-from ..sources.boundaries import read_lsoa_boundaries
+from ..sources.boundaries import read_area_boundaries
 from ..sources.files import BOUNDARY_FILE
 from ..warehouse.tables import VERSION_COLUMN, VERSIONED_METADATA_KEY
 from .training import read_out_of_fold
@@ -100,8 +100,9 @@ def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
 
         Kendall's tau-b, exact accuracy, within-one-decile accuracy, mean absolute decile error and
         number of LSOAs; the confusion matrices and a map of predicted vs true deciles are plots in the
-        metadata. The map draws LSOA polygons from `raw/lsoa_boundaries.geojson` when that file exists,
-        else LSOA centroids (mean location of their postcodes). Table `model_metrics`, one partition per outcome; see the `metrics_summary` view.
+        metadata. The map draws area polygons from `raw/area_boundaries.geojson` when that file exists,
+        else LSOA centroids (mean location of their postcodes), in kilometres around the city's centre, and is
+        also written to `data/<city>/maps/<outcome>_deciles.png`. Table `model_metrics`, one partition per outcome; see the `metrics_summary` view.
         """
         from ..plots import confusion_heatmap, decile_map
 
@@ -116,7 +117,7 @@ def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
             )
         centroids = postcode_locations.groupby("lsoa11")[["lat", "long"]].mean()
         boundary_file = settings.paths.raw / BOUNDARY_FILE
-        boundaries = read_lsoa_boundaries(boundary_file) if boundary_file.is_file() else None
+        boundaries = read_area_boundaries(boundary_file) if boundary_file.is_file() else None
         rows, plots = [], {}
         for method in METHODS:
             part = lsoa_predictions[lsoa_predictions["method"] == method]
@@ -127,7 +128,9 @@ def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
             )
             if method == METHODS[0]:
                 located = part.join(centroids, on="lsoa11")
-                plots["map_score_mean"] = figure_markdown(decile_map(located, f"{outcome}: true vs predicted LSOA deciles", boundaries))
+                figure = decile_map(located, f"{settings.city}, {outcome}: true vs predicted LSOA deciles", boundaries)
+                plots["map_score_mean"] = figure_markdown(figure, also_to=settings.paths.map_file(outcome))
+                plots["map_file"] = dg.MetadataValue.path(str(settings.paths.map_file(outcome)))
         frame = pd.DataFrame(rows)
         context.add_output_metadata(
             {
@@ -135,7 +138,7 @@ def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 **{f"kendall_tau_b_{r['method']}": round(r["kendall_tau_b"], 4) for r in rows},
                 **{f"accuracy_{r['method']}": round(r["accuracy"], 4) for r in rows},
                 "metrics": preview(frame),
-                "map_geometry": "boundaries" if boundaries else "centroids",
+                "map_geometry": "boundaries" if boundaries is not None else "centroids",
                 **plots,
             }
         )

@@ -2,9 +2,11 @@
 
 Files: Indices of Deprivation 2015 domain ranks (with LSOAs from outside the
 city, as the national file has), Census 2011 LSOA counts, London-style
-household income, an extra-outcomes CSV with the negative control, the
-postcode directory with img_id, LSOA boundaries (GeoJSON grid cells), image
-batches as zip archives, and ``ground_truth.csv`` with the latent factors.
+household income, an extra-outcomes CSV with the negative control (each when
+the spec's ``label_sources`` list it), the postcode directory with img_id (or,
+for a city with areas of its own, only each location's coordinates), area
+boundaries (GeoJSON grid cells), image batches as zip archives, and
+``ground_truth.csv`` with the latent factors.
 """
 
 from __future__ import annotations
@@ -79,14 +81,14 @@ def _extra_frame(scores: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _boundaries(lsoas: pd.DataFrame) -> dict:
-    """Each LSOA's grid cell as a GeoJSON polygon (long/lat), as an ONS boundary file would give it."""
+def _boundaries(lsoas: pd.DataFrame, code_property: str) -> dict:
+    """Each area's grid cell as a GeoJSON polygon (long/lat), as an ONS (or another statistical office's) boundary file would give it."""
     features = []
     for row in lsoas.itertuples():
         west, east = row.long - LONG_STEP / 2, row.long + LONG_STEP / 2
         south, north = row.lat - LAT_STEP / 2, row.lat + LAT_STEP / 2
         ring = [[round(x, 6), round(y, 6)] for x, y in ((west, south), (east, south), (east, north), (west, north), (west, south))]
-        features.append({"type": "Feature", "properties": {"LSOA11CD": row.lsoa11}, "geometry": {"type": "Polygon", "coordinates": [ring]}})
+        features.append({"type": "Feature", "properties": {code_property: row.lsoa11}, "geometry": {"type": "Polygon", "coordinates": [ring]}})
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -102,7 +104,7 @@ def _png_bytes(pixels: np.ndarray) -> bytes:
 
 def _render_location(task: tuple) -> list[tuple[str, bytes]]:
     """The four heading PNGs of one location; each image's randomness comes from (seed, img_id, heading)."""
-    seed, img_id, affluence, greenery, density, local_noise, style, width, height = task
+    seed, img_id, affluence, greenery, density, local_noise, style, width, height, look = task
     images = []
     for k, heading in enumerate(HEADINGS):
         rng = np.random.default_rng([seed, img_id, k])
@@ -114,6 +116,7 @@ def _render_location(task: tuple) -> list[tuple[str, bytes]]:
             rng=rng,
             width=width,
             height=height,
+            look=look,
         )
         images.append((f"{img_id}_{heading}.png", _png_bytes(pixels)))
     return images
@@ -141,6 +144,7 @@ def _write_batches(spec: CitySpec, lsoas: pd.DataFrame, locations: pd.DataFrame,
                         int(area["style"]),
                         spec.image_width,
                         spec.image_height,
+                        spec.look,
                     )
                 )
             path = images_dir / f"batch_{b:03d}.zip"
@@ -175,14 +179,17 @@ def generate_city(raw_dir: Path, spec: CitySpec = CitySpec(), progress=print) ->
         EXTRA: _extra_frame(scores),
     }
     for source, frame in frames.items():
+        if source not in spec.label_sources:
+            continue
         path = raw_dir / DEFAULT_SOURCE_FILES[source]
         _write_csv(frame, path)
         written[source] = path
-    directory = locations[["pcd", "oa11", "lsoa11", "msoa11", "lat", "long", "img_id"]]
+    # A city with areas of its own has no postcode directory: only each location's coordinates.
+    directory = locations[["img_id", "lat", "long"] if spec.own_area_codes else ["pcd", "oa11", "lsoa11", "msoa11", "lat", "long", "img_id"]]
     written["postcodes"] = raw_dir / POSTCODE_FILE
     _write_csv(directory, written["postcodes"])
     written["boundaries"] = raw_dir / BOUNDARY_FILE
-    write_bytes_if_changed(written["boundaries"], json.dumps(_boundaries(lsoas)).encode())
+    write_bytes_if_changed(written["boundaries"], json.dumps(_boundaries(lsoas, "area_code" if spec.own_area_codes else "LSOA11CD")).encode())
     truth = lsoas.merge(scores.rename(columns={o.key: f"latent_{o.key}" for o in OUTCOMES}), on="lsoa11")
     written["ground_truth"] = raw_dir / GROUND_TRUTH_FILE
     _write_csv(truth, written["ground_truth"])

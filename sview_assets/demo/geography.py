@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
+
+from ..outcomes import CENSUS, EXTRA, INCOME, IOD
+from .render import DEFAULT_LOOK, NORTHERN_LOOK, Look
 
 FACTORS = ("affluence", "greenery", "density", "control")
 LAT_STEP = 0.01
@@ -23,6 +26,10 @@ class CitySpec:
     batch_size: int = 44
     image_width: int = 320
     image_height: int = 240
+    look: Look = DEFAULT_LOOK
+    origin: tuple[float, float] = (51.40, -0.20)
+    own_area_codes: bool = False
+    label_sources: tuple[str, ...] = field(default=(IOD, CENSUS, INCOME, EXTRA))
 
     def __post_init__(self) -> None:
         if self.n_lsoas < 20:
@@ -60,20 +67,26 @@ def lsoa_table(spec: CitySpec, rng: np.random.Generator) -> pd.DataFrame:
     fields["control"] = _orthogonalised(fields["control"], [fields[f] for f in FACTORS if f != "control"])
     cells = [(i // side, i % side) for i in range(spec.n_lsoas)]
     rows = []
+    lat0, long0 = spec.origin
     for number, (gy, gx) in enumerate(cells, start=1):
         rows.append(
             {
-                "lsoa11": f"E01{900000 + number:06d}",
-                "msoa11": f"E02{900000 + (gy // 2) * side + gx // 2 + 1:06d}",
+                "lsoa11": area_code(spec, number),
+                "msoa11": "" if spec.own_area_codes else f"E02{900000 + (gy // 2) * side + gx // 2 + 1:06d}",
                 "grid_x": gx,
                 "grid_y": gy,
-                "lat": 51.40 + LAT_STEP * gy,
-                "long": -0.20 + LONG_STEP * gx,
+                "lat": lat0 + LAT_STEP * gy,
+                "long": long0 + LONG_STEP * gx,
                 **{name: float(fields[name][gy, gx]) for name in FACTORS},
                 "style": int(rng.integers(0, 1_000_000)),
             }
         )
     return pd.DataFrame(rows)
+
+
+def area_code(spec: CitySpec, number: int) -> str:
+    """An LSOA-style code (``E01900001``), or, for a city with its own areas, a code of its own (``NQ-0001``)."""
+    return f"NQ-{number:04d}" if spec.own_area_codes else f"E01{900000 + number:06d}"
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -146,3 +159,19 @@ def locations_table(spec: CitySpec, lsoas: pd.DataFrame, rng: np.random.Generato
             )
             img_id += 1
     return pd.DataFrame(rows)
+
+
+DEMO_CITY = CitySpec()
+# The second demo city: smaller, in its own look, with area codes of its own (no postcode directory: its
+# locations are placed by point in polygon) and only the deprivation ranks and the control as labels.
+NORTHERN_DEMO_CITY = CitySpec(
+    n_lsoas=20,
+    n_locations=48,
+    seed=11,
+    batch_size=24,
+    look=NORTHERN_LOOK,
+    origin=(53.78, -1.58),
+    own_area_codes=True,
+    label_sources=(IOD, EXTRA),
+)
+DEMO_CITIES = {"demo": DEMO_CITY, "demo_north": NORTHERN_DEMO_CITY}

@@ -9,7 +9,29 @@ layout and noise. The control factor is never drawn.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Look:
+    """A city's visual style: the same rules draw the factors, shifted in colour, greenery, density and light.
+
+    A second demo city with another look is partly like the first to a model trained there, which is
+    what the transfer experiment needs: zero-shot is partly right, fine-tuning helps.
+    """
+
+    facade_clean: tuple[float, float, float] = (225, 215, 190)
+    facade_worn: tuple[float, float, float] = (95, 75, 60)
+    sky: float = 1.0
+    greenery_shift: float = 0.0
+    density_shift: float = 0.0
+    light: float = 1.0
+
+
+DEFAULT_LOOK = Look()
+NORTHERN_LOOK = Look(facade_clean=(200, 170, 150), facade_worn=(80, 60, 55), sky=0.8, greenery_shift=-0.7, density_shift=0.6, light=0.85)
 
 
 def _sigmoid(x: float) -> float:
@@ -44,10 +66,11 @@ def render_scene(
     rng: np.random.Generator,
     width: int,
     height: int,
+    look: Look = DEFAULT_LOOK,
 ) -> np.ndarray:
-    """One RGB uint8 image of a street with the given latent factors."""
+    """One RGB uint8 image of a street with the given latent factors, in the city's ``look``."""
     style = np.random.default_rng(style_seed)
-    sky_tint = style.uniform([90, 130, 170], [200, 210, 250])
+    sky_tint = style.uniform([90, 130, 170], [200, 210, 250]) * look.sky
     roof = style.uniform(30, 140, size=3)
     window_w, window_gap = int(style.integers(5, 11)), int(style.integers(6, 14))
 
@@ -59,11 +82,11 @@ def render_scene(
     img[horizon + 1 : ground] = sky_tint * 0.55
 
     upkeep = _sigmoid(1.6 * affluence + 0.4 * rng.standard_normal())
-    clean, worn = np.array([225, 215, 190]), np.array([95, 75, 60])
+    clean, worn = np.array(look.facade_clean), np.array(look.facade_worn)
     x = int(-rng.integers(0, 30))
     while x < width:
         bw = int(rng.integers(35, 80))
-        storeys = 2 + int(round(4 * _sigmoid(1.5 * density) + rng.uniform(-1, 1)))
+        storeys = 2 + int(round(4 * _sigmoid(1.5 * density + look.density_shift) + rng.uniform(-1, 1)))
         top = max(4, ground - storeys * int(rng.integers(20, 26)))
         facade = (upkeep * clean + (1 - upkeep) * worn) * rng.uniform(0.88, 1.1, size=3)
         _rect(img, x, top, x + bw, ground, facade)
@@ -77,7 +100,7 @@ def render_scene(
             _disc(img, rng.uniform(x, x + bw), rng.uniform(top, ground), rng.uniform(3, 9), facade * 0.55)
         x += bw + int(rng.integers(0, 6))
 
-    verge = _sigmoid(1.8 * greenery)
+    verge = _sigmoid(1.8 * greenery + look.greenery_shift)
     verge_colour = verge * np.array([70, 150, 60]) + (1 - verge) * np.array([150, 150, 145])
     road_top = ground + int(rng.integers(6, 14))
     _rect(img, 0, ground, width, road_top, verge_colour)
@@ -85,7 +108,7 @@ def render_scene(
     for lx in range(int(rng.integers(0, 40)), width, 60):
         _rect(img, lx, (road_top + height) // 2, lx + 28, (road_top + height) // 2 + 3, (230, 230, 220))
 
-    for _ in range(rng.poisson(7 * _sigmoid(1.8 * greenery))):
+    for _ in range(rng.poisson(7 * _sigmoid(1.8 * greenery + look.greenery_shift))):
         tx, r = rng.uniform(0, width), rng.uniform(12, 30)
         _rect(img, int(tx - 3), int(ground - r), int(tx + 3), ground + 4, (80, 55, 35))
         _disc(img, tx, ground - r - rng.uniform(0, 15), r, rng.uniform([30, 100, 30], [80, 170, 70]))
@@ -104,6 +127,6 @@ def render_scene(
         size = rng.uniform(2, 7)
         _rect(img, int(px), int(py), int(px + size), int(py + size * rng.uniform(0.6, 2.2)), rng.uniform(0, 255, size=3))
 
-    img *= rng.uniform(0.8, 1.15)
+    img *= rng.uniform(0.8, 1.15) * look.light
     img += rng.normal(0, 6, size=img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)

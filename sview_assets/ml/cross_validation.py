@@ -166,12 +166,23 @@ def _callbacks(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows, val_
     return [LastEpochSelection(read_rows(path, rows[picked][order], cfg.chunk_rows), deciles[picked][order], cfg.epochs, steps)]
 
 
-def fit_model(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows: np.ndarray, val_deciles: np.ndarray, cfg: TrainSettings, seed: int, fold: int):
+def fit_model(
+    path: Path,
+    rows: np.ndarray,
+    deciles: np.ndarray,
+    val_rows: np.ndarray,
+    val_deciles: np.ndarray,
+    cfg: TrainSettings,
+    seed: int,
+    fold: int,
+    start_from=None,
+):
     """Train one model on ``rows``, selecting weights as ``cfg.selection`` says; return it and its run record.
 
     With early stopping, ``val_rows`` (held-out LSOAs) decide when to stop and which epoch's weights
-    are kept; the ``paper`` selection uses none. The returned model is the process's shared
-    network: save or use it before the next fit.
+    are kept (none: every epoch runs); the ``paper`` selection uses none. ``start_from`` (a trained
+    model of the same shape) gives the initial weights and standardisation instead of fresh ones:
+    fine-tuning. The returned model is the process's shared network: save or use it before the next fit.
     """
     import keras
 
@@ -180,6 +191,8 @@ def fit_model(path: Path, rows: np.ndarray, deciles: np.ndarray, val_rows: np.nd
     dim = int(mean.shape[0])
     network = shared_network(dim, cfg.learning_rate, cfg.z_limit)
     model = network.reset(mean, variance, seed)
+    if start_from is not None:
+        model.set_weights(start_from.get_weights())
     rng = np.random.default_rng(seed)
     in_memory = fits_in_memory(len(rows) + len(val_rows), cfg.memory_budget_mb, dim)
     scale = noise_scale(variance, cfg.noise_std)

@@ -1,38 +1,64 @@
-"""LSOA boundaries from a GeoJSON FeatureCollection (optional; used to draw decile maps).
+"""Area boundaries from a GeoJSON FeatureCollection in longitude/latitude (optional in England, required where
+locations carry no area code).
 
-Each feature needs an LSOA 2011 code in one of the usual properties (``LSOA11CD``,
-``lsoa11cd`` or ``lsoa11``) and a Polygon or MultiPolygon geometry in longitude/latitude.
+Each feature names its area in one of the usual properties (``area_code``, ``LSOA11CD``, ``lsoa11cd`` or
+``lsoa11``); areas keep whatever codes the file uses (ONS LSOA codes in England and Wales, a statistical
+office's own codes elsewhere). Geometries are Polygons or MultiPolygons, holes included; several
+features with one code make one area.
 """
 
+from __future__ import annotations
+
+import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import shapely
 
-from .common import LSOA_CODE, SourceFormatError
+from .common import SourceFormatError
 
-CODE_PROPERTIES = ("LSOA11CD", "lsoa11cd", "lsoa11")
+CODE_PROPERTIES = ("area_code", "LSOA11CD", "lsoa11cd", "lsoa11")
 
 
-def _outer_rings(geometry: dict, path: Path, index: int) -> list[np.ndarray]:
+@dataclass(frozen=True)
+class AreaBoundaries:
+    """One (Multi)Polygon per area code, in longitude/latitude."""
+
+    path: Path
+    codes: tuple[str, ...]
+    geometries: np.ndarray
+
+    def outer_rings(self, code: str) -> list[np.ndarray]:
+        """The outer rings ([n, 2] long/lat) of an area's polygons; none for an unknown code."""
+        if code not in self._index:
+            return []
+        return [np.asarray(polygon.exterior.coords)[:, :2] for polygon in shapely.get_parts(self.geometries[self._index[code]])]
+
+    @functools.cached_property
+    def _index(self) -> dict[str, int]:
+        return {code: i for i, code in enumerate(self.codes)}
+
+
+def _geometry(feature: dict, path: Path, index: int):
+    geometry = feature.get("geometry")
     kind = geometry.get("type") if isinstance(geometry, dict) else None
-    if kind == "Polygon":
-        polygons = [geometry.get("coordinates", [])]
-    elif kind == "MultiPolygon":
-        polygons = geometry.get("coordinates", [])
-    else:
+    if kind not in ("Polygon", "MultiPolygon"):
         raise SourceFormatError(path, f"feature {index}: geometry type {kind!r}, expected 'Polygon' or 'MultiPolygon'.")
-    rings = []
-    for polygon in polygons:
-        ring = np.asarray(polygon[0] if polygon else [], dtype=float)
-        if ring.ndim != 2 or ring.shape[0] < 3 or ring.shape[1] < 2:
-            raise SourceFormatError(path, f"feature {index}: a polygon ring needs at least three [long, lat] points.")
-        rings.append(ring[:, :2])
-    return rings
+    try:
+        shape = shapely.geometry.shape(geometry)
+    except (ValueError, TypeError, IndexError, shapely.errors.ShapelyError) as exc:
+        raise SourceFormatError(path, f"feature {index}: a polygon ring needs at least three [long, lat] points ({exc}).") from None
+    west, south, east, north = shape.bounds
+    if min(west, east) < -180 or max(west, east) > 180 or min(south, north) < -90 or max(south, north) > 90:
+        raise SourceFormatError(path, f"feature {index}: coordinates outside longitude/latitude.", "Save the file in WGS84 (EPSG:4326) long/lat.")
+    return shape if shape.is_valid else shapely.make_valid(shape)
 
 
-def read_lsoa_boundaries(path: Path) -> dict[str, list[np.ndarray]]:
-    """Outer rings ([n, 2] long/lat arrays) of each LSOA's polygons, by LSOA code."""
+def read_area_boundaries(path: Path) -> AreaBoundaries:
+    """Every area's geometry, by the code the file gives it."""
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -42,15 +68,45 @@ def read_lsoa_boundaries(path: Path) -> dict[str, list[np.ndarray]]:
         raise SourceFormatError(path, f"not valid GeoJSON ({exc}).") from None
     if not isinstance(document, dict) or document.get("type") != "FeatureCollection":
         raise SourceFormatError(path, "expected a GeoJSON FeatureCollection.")
-    boundaries: dict[str, list[np.ndarray]] = {}
+    parts: dict[str, list] = {}
     for index, feature in enumerate(document.get("features", [])):
         properties = feature.get("properties") or {}
-        code = next((str(properties[k]).strip() for k in CODE_PROPERTIES if k in properties), None)
-        if code is None:
-            raise SourceFormatError(path, f"feature {index} has none of the properties {', '.join(CODE_PROPERTIES)}.")
-        if not LSOA_CODE.match(code):
-            raise SourceFormatError(path, f"feature {index}: {code!r} is not an LSOA 2011 code.")
-        boundaries.setdefault(code, []).extend(_outer_rings(feature.get("geometry"), path, index))
-    if not boundaries:
+        code = next((str(properties[k]).strip() for k in CODE_PROPERTIES if k in properties), "")
+        if not code:
+            raise SourceFormatError(path, f"feature {index} has none of the properties {', '.join(CODE_PROPERTIES)} (or an empty one).")
+        parts.setdefault(code, []).append(_geometry(feature, path, index))
+    if not parts:
         raise SourceFormatError(path, "the FeatureCollection has no features.")
-    return boundaries
+    codes = tuple(sorted(parts))
+    geometries = np.array([shapely.union_all(parts[code]) for code in codes], dtype=object)
+    return AreaBoundaries(path, codes, geometries)
+
+
+@dataclass(frozen=True)
+class AreaAssignment:
+    """The area of each location (None outside every area) and how many fell in more than one."""
+
+    codes: pd.Series
+    in_several: int
+
+    @property
+    def outside(self) -> pd.Series:
+        return self.codes.isna()
+
+
+def assign_areas(longitude: np.ndarray, latitude: np.ndarray, boundaries: AreaBoundaries) -> AreaAssignment:
+    """Point in polygon: the area containing each (long, lat) point.
+
+    A point on a shared edge, or in overlapping areas, goes to the first area by code (counted in
+    ``in_several``); a point outside every area gets None, for the caller to report.
+    """
+    points = shapely.points(np.asarray(longitude, dtype=float), np.asarray(latitude, dtype=float))
+    tree = shapely.STRtree(boundaries.geometries)
+    point_index, area_index = tree.query(points, predicate="intersects")
+    order = np.lexsort((area_index, point_index))
+    point_index, area_index = point_index[order], area_index[order]
+    first = np.ones(len(point_index), dtype=bool)
+    first[1:] = point_index[1:] != point_index[:-1]
+    codes = pd.Series([None] * len(points), dtype=object)
+    codes.iloc[point_index[first]] = np.asarray(boundaries.codes, dtype=object)[area_index[first]]
+    return AreaAssignment(codes, int(len(point_index) - first.sum()))

@@ -15,7 +15,7 @@ GEO_TYPE2 = "GEO_TYP2"
 LSOA_GEOGRAPHY = "LSOADZ"
 
 
-def read_census_shares(path: Path) -> pd.DataFrame:
+def read_census_shares(path: Path, city_areas: frozenset[str] = frozenset()) -> pd.DataFrame:
     """Share of the denominator in each census outcome's numerator columns, indexed by LSOA."""
     frame = read_csv(path, "Census 2011 LSOA")
     outcomes = outcomes_from(CENSUS)
@@ -31,7 +31,7 @@ def read_census_shares(path: Path) -> pd.DataFrame:
         lambda i, line: f"column {GEO_TYPE2!r}, {line}: geography type {geography.iloc[i]!r}, expected {LSOA_GEOGRAPHY!r}.",
         "Use the LSOA-level table (or drop rows of other geographies).",
     )
-    codes = lsoa_codes(frame, path, GEO_CODE)
+    codes = lsoa_codes(frame, path, GEO_CODE, city_areas)
     shares = {outcome.key: _share(frame, path, outcome) for outcome in outcomes}
     return pd.DataFrame(shares, index=pd.Index(codes.to_numpy(), name="lsoa11"))
 

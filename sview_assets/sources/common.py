@@ -101,15 +101,15 @@ def numeric_column(frame: pd.DataFrame, path: Path, column: str, *, integer: boo
     return values.astype("int64" if integer else "float64")
 
 
-def lsoa_codes(frame: pd.DataFrame, path: Path, column: str) -> pd.Series:
-    """Validate a column of LSOA 2011 codes: well formed and unique."""
+def lsoa_codes(frame: pd.DataFrame, path: Path, column: str, city_areas: frozenset[str] = frozenset()) -> pd.Series:
+    """Validate a column of area codes: LSOA 2011 codes or codes of the city's own areas (``city_areas``), each once."""
     codes = frame[column].str.strip()
     reject_rows(
         path,
         frame,
-        ~codes.str.match(LSOA_CODE),
-        lambda i, line: f"column {column!r}, {line}: {codes.iloc[i]!r} is not an LSOA 2011 code.",
-        "Expected codes like 'E01000001' (England) or 'W01000001' (Wales).",
+        ~(codes.str.match(LSOA_CODE) | codes.isin(city_areas)),
+        lambda i, line: f"column {column!r}, {line}: {codes.iloc[i]!r} is not an LSOA 2011 code" + (" nor an area of this city." if city_areas else "."),
+        "Expected codes like 'E01000001' (England) or 'W01000001' (Wales), or the codes of the city's boundary file.",
     )
     duplicated = codes.duplicated(keep="first")
     reject_rows(
@@ -123,12 +123,21 @@ def lsoa_codes(frame: pd.DataFrame, path: Path, column: str) -> pd.Series:
 
 
 def read_lsoa_values(
-    path: Path, what: str, code_column: str, source: str, *, integer: bool = False, minimum: float | None = None, all_required: bool = True
+    path: Path,
+    what: str,
+    code_column: str,
+    source: str,
+    *,
+    integer: bool = False,
+    minimum: float | None = None,
+    all_required: bool = True,
+    city_areas: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """Values of the registry outcomes of ``source`` (one raw column each), indexed by LSOA.
 
     With ``all_required`` every outcome's column must be present; otherwise the
-    outcomes whose column is absent are simply not returned.
+    outcomes whose column is absent are simply not returned. Codes are LSOA codes, or codes of
+    ``city_areas`` (a city whose areas come from its boundary file).
     """
     from ..outcomes import outcomes_from
 
@@ -137,6 +146,6 @@ def read_lsoa_values(
     if not all_required:
         outcomes = tuple(o for o in outcomes if o.columns[0] in frame.columns)
     require_columns(frame, path, [code_column, *[o.columns[0] for o in outcomes]], what)
-    codes = lsoa_codes(frame, path, code_column)
+    codes = lsoa_codes(frame, path, code_column, city_areas)
     values = {o.key: numeric_column(frame, path, o.columns[0], integer=integer, minimum=minimum).to_numpy() for o in outcomes}
     return pd.DataFrame(values, index=pd.Index(codes.to_numpy(), name="lsoa11"))

@@ -14,6 +14,6 @@ from .common import read_lsoa_values
 LSOA_COLUMN = "lsoa11"
 
 
-def read_extra_outcomes(path: Path) -> pd.DataFrame:
+def read_extra_outcomes(path: Path, city_areas: frozenset[str] = frozenset()) -> pd.DataFrame:
     """Values of the registry's ``extra`` outcomes indexed by LSOA."""
-    return read_lsoa_values(path, "extra outcomes", LSOA_COLUMN, EXTRA, all_required=False)
+    return read_lsoa_values(path, "extra outcomes", LSOA_COLUMN, EXTRA, all_required=False, city_areas=city_areas)

@@ -9,4 +9,4 @@ DEFAULT_SOURCE_FILES = {
     EXTRA: "extra_outcomes.csv",
 }
 POSTCODE_FILE = "postcode_directory.csv"
-BOUNDARY_FILE = "lsoa_boundaries.geojson"
+BOUNDARY_FILE = "area_boundaries.geojson"

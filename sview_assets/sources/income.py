@@ -10,6 +10,6 @@ from .common import read_lsoa_values
 CODE_COLUMN = "Code"
 
 
-def read_household_income(path: Path) -> pd.DataFrame:
+def read_household_income(path: Path, city_areas: frozenset[str] = frozenset()) -> pd.DataFrame:
     """Mean and median household income indexed by LSOA."""
-    return read_lsoa_values(path, "household income", CODE_COLUMN, INCOME, minimum=0)
+    return read_lsoa_values(path, "household income", CODE_COLUMN, INCOME, minimum=0, city_areas=city_areas)

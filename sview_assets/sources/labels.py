@@ -34,13 +34,14 @@ class LabelBuild:
         return [o.key for o in OUTCOMES if o.key in present]
 
 
-def build_lsoa_labels(source_files: dict[str, Path], city_lsoas: list[str]) -> LabelBuild:
+def build_lsoa_labels(source_files: dict[str, Path], city_lsoas: list[str], own_area_codes: bool = False) -> LabelBuild:
     """Raw value and within-city decile for every (LSOA, outcome) the sources cover.
 
     ``source_files`` maps a source kind to its file; a file that does not exist
     is skipped and reported (London income, say, exists only for London), and
     so is each outcome that cannot be built, with the reason. The deciles are
-    cut over ``city_lsoas`` only, so national files work as-is.
+    cut over ``city_lsoas`` only, so national files work as-is. With ``own_area_codes`` (areas from the
+    city's boundary file), the files may use those areas' codes instead of LSOA codes.
     """
     city = pd.Index(sorted(set(city_lsoas)), name="lsoa11")
     build = LabelBuild(labels=pd.DataFrame())
@@ -51,7 +52,7 @@ def build_lsoa_labels(source_files: dict[str, Path], city_lsoas: list[str]) -> L
             build.sources_missing[source] = str(path)
             build.outcomes_not_built.update({o.key: f"{source} source file not found: {path}" for o in outcomes})
             continue
-        values = READERS[source](Path(path)).reindex(city)
+        values = READERS[source](Path(path), frozenset(city) if own_area_codes else frozenset()).reindex(city)
         build.sources_read[source] = str(path)
         for outcome in outcomes:
             if outcome.key not in values.columns:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..settings import validate_city
-from .tables import HISTORY_SUFFIX, PLAIN_TABLES, TABLES, VERSION_COLUMN, table_folder
+from .tables import HISTORY_SUFFIX, PLAIN_TABLES, TABLES, TRANSFER_TABLE, VERSION_COLUMN, table_folder, transfer_table_folders
 
 VIEWS_FILE = "views.sql"
 
@@ -67,6 +67,10 @@ def table_view_statements(warehouse: Path) -> list[str]:
         )
     if "model_metrics" in present:
         statements.append(MODEL_VERSIONS_VIEW)
+    transfers = transfer_table_folders(warehouse)
+    if transfers:
+        scans = " UNION ALL BY NAME ".join(f"SELECT * FROM delta_scan({sql_string(folder)})" for folder in transfers)
+        statements.append(f"CREATE OR REPLACE VIEW {TRANSFER_TABLE} AS {scans}")
     return statements
 
 

@@ -11,6 +11,9 @@ VERSIONED_METADATA_KEY = "sview/versioned_by"
 HISTORY_SUFFIX = "_history"
 
 PLAIN_TABLES = ("postcode_locations", "lsoa_labels", "image_manifest")
+TRANSFER_TABLE = "transfer_metrics"
+# Each transfer pair writes its table in the target city's warehouse, in a folder named after the source.
+TRANSFER_FOLDER_PREFIX = "transfer_from_"
 VERSIONED_TABLES = ("location_predictions", "lsoa_predictions", "model_metrics")
 TABLES = PLAIN_TABLES + VERSIONED_TABLES
 
@@ -29,3 +32,8 @@ def check_model_version(value: str) -> str:
     if not isinstance(value, str) or not _MODEL_VERSION.match(value):
         raise ValueError(f"model version {value!r} is not of the form YYYYMMDDTHHMMSSZ-<8 hex digits>; re-materialize ordinal_model for this outcome.")
     return value
+
+
+def transfer_table_folders(warehouse: Path) -> list[Path]:
+    """The ``transfer_metrics`` Delta tables of every source city that transferred into this warehouse's city."""
+    return sorted(p.parent for p in Path(warehouse).glob(f"{TRANSFER_FOLDER_PREFIX}*/{TRANSFER_TABLE}/_delta_log"))

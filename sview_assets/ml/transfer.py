@@ -1,0 +1,126 @@
+"""The paper's transfer experiment: a model of one city applied to another, as it is and fine-tuned, against
+models trained on the target city alone.
+
+For each fraction, whole target LSOAs are sampled until they hold that share of the target's labelled
+locations (the *adaptation* LSOAs); the rest are the *evaluation* LSOAs. Three regimes are scored on
+the same evaluation LSOAs, so they are compared fairly:
+
+* ``zero_shot``: the source city's final model, unchanged (also scored on every target LSOA, with
+  fraction 0);
+* ``fine_tune``: that model trained further on the adaptation locations;
+* ``target_only``: a new model trained on the same adaptation locations only.
+
+Location scores are aggregated to LSOAs by both methods of :mod:`.aggregate`, and the LSOA deciles are
+cut across the evaluation LSOAs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .aggregate import aggregate_lsoas
+from .metrics import decile_metrics
+
+ZERO_SHOT = "zero_shot"
+FINE_TUNE = "fine_tune"
+TARGET_ONLY = "target_only"
+REGIMES = (ZERO_SHOT, FINE_TUNE, TARGET_ONLY)
+MIN_EVALUATION_LSOAS = 10
+
+
+def sample_adaptation_lsoas(lsoa: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """A mask of the locations in whole LSOAs sampled until they hold at least ``fraction`` of all locations.
+
+    At least one LSOA is taken, and at least :data:`MIN_EVALUATION_LSOAS` are left for evaluation;
+    a fraction that leaves fewer is an error naming it.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"transfer fraction {fraction} must be between 0 and 1 (exclusive)")
+    lsoa = np.asarray(lsoa)
+    names, counts = np.unique(lsoa, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(names))
+    locations_before = np.concatenate([[0], np.cumsum(counts[order])[:-1]])
+    chosen = set(names[order][locations_before < fraction * len(lsoa)])
+    if len(names) - len(chosen) < MIN_EVALUATION_LSOAS:
+        raise ValueError(
+            f"transfer fraction {fraction} leaves {len(names) - len(chosen)} of {len(names)} target LSOAs for evaluation, "
+            f"fewer than {MIN_EVALUATION_LSOAS}; use a smaller fraction."
+        )
+    return np.isin(lsoa, list(chosen))
+
+
+def evaluate_scores(img_id: np.ndarray, lsoa: np.ndarray, true_decile: np.ndarray, score: np.ndarray) -> list[dict]:
+    """LSOA-level metrics of location scores by both aggregation methods (deciles cut across these LSOAs)."""
+    locations = pd.DataFrame({"img_id": img_id, "lsoa11": lsoa, "true_decile": true_decile, "score": score})
+    lsoas = aggregate_lsoas(locations)
+    rows = []
+    for method, part in lsoas.groupby("method", sort=False):
+        rows.append({"method": method, **decile_metrics(part["predicted_decile"].to_numpy(), part["true_decile"].to_numpy())})
+    return rows
+
+
+@dataclass(frozen=True)
+class TransferInputs:
+    """The target city's labelled locations of one outcome, and how to train and score on them."""
+
+    training_set: Path
+    rows: np.ndarray
+    img_id: np.ndarray
+    lsoa: np.ndarray
+    deciles: np.ndarray
+
+
+def load_target(training_set: Path, outcome: str) -> TransferInputs:
+    """The labelled locations of ``outcome`` in the target city's training set."""
+    from .training_set import read_training_table
+
+    table = read_training_table(training_set)
+    if outcome not in table.outcomes:
+        raise KeyError(f"Outcome {outcome!r} has no labels in the target city's training set {training_set} (it has {', '.join(table.outcomes)}).")
+    deciles = table.deciles(outcome)
+    rows = np.flatnonzero(deciles > 0)
+    frame = table.locations
+    return TransferInputs(Path(training_set), rows, frame["img_id"].to_numpy()[rows], frame["lsoa11"].to_numpy()[rows], deciles[rows])
+
+
+def run_transfer(
+    source_model_file: Path,
+    target: TransferInputs,
+    fractions: list[float],
+    settings,
+    seed: int,
+    log: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """Metrics of every regime and fraction (see the module docstring): one row per regime, fraction and method,
+    with ``adaptation_lsoas`` and ``evaluation_lsoas`` (the LSOAs each row was fitted on and scored on)."""
+    import keras
+
+    from .cross_validation import fit_model, predict_scores
+
+    source = keras.saving.load_model(source_model_file, compile=False)
+    zero_shot = predict_scores(source, target.training_set, target.rows, settings.chunk_rows)
+    out = [
+        {"regime": ZERO_SHOT, "fraction": 0.0, "adaptation_lsoas": 0, "evaluation_lsoas": len(set(target.lsoa)), **row}
+        for row in evaluate_scores(target.img_id, target.lsoa, target.deciles, zero_shot)
+    ]
+    no_rows = np.zeros(0, dtype=np.int64)
+    for number, fraction in enumerate(fractions):
+        adapt = sample_adaptation_lsoas(target.lsoa, fraction, seed + number)
+        held = ~adapt
+        counts = {"adaptation_lsoas": len(set(target.lsoa[adapt])), "evaluation_lsoas": len(set(target.lsoa[held]))}
+        scores = {ZERO_SHOT: zero_shot[held]}
+        train_rows, train_deciles = target.rows[adapt], target.deciles[adapt]
+        tuned, _ = fit_model(target.training_set, train_rows, train_deciles, no_rows, no_rows, settings, seed + 100 + number, -1, start_from=source)
+        scores[FINE_TUNE] = predict_scores(tuned, target.training_set, target.rows[held], settings.chunk_rows)
+        fresh, _ = fit_model(target.training_set, train_rows, train_deciles, no_rows, no_rows, settings, seed + 100 + number, -1)
+        scores[TARGET_ONLY] = predict_scores(fresh, target.training_set, target.rows[held], settings.chunk_rows)
+        for regime in REGIMES:
+            for row in evaluate_scores(target.img_id[held], target.lsoa[held], target.deciles[held], scores[regime]):
+                out.append({"regime": regime, "fraction": float(fraction), **counts, **row})
+        log(f"fraction {fraction:g}: {counts['adaptation_lsoas']} LSOAs to adapt on, {counts['evaluation_lsoas']} to evaluate on")
+    return pd.DataFrame(out)
