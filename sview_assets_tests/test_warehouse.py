@@ -5,13 +5,16 @@ import subprocess
 import sys
 import time
 
+import dagster as dg
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from sview_assets.settings import PROJECT_ROOT, SviewSettings
-from sview_assets.warehouse.delta_io import replaced_versions
+from sview_assets.warehouse.delta_io import WarehouseIOManager, replaced_versions
 from sview_assets.warehouse.duckdb_views import attach_warehouses
+from sview_assets.warehouse.tables import SCHEMA
 
 from .warehouse_writers import OUTCOMES, ROWS, write
 
@@ -174,6 +177,17 @@ def test_sql_shell_explains_a_city_without_warehouse(tmp_path):
     env = {**os.environ, "SVIEW_DATA_ROOT": str(tmp_path), "SVIEW_CITY": "nowhere"}
     done = subprocess.run([sys.executable, "-m", "sview_assets.sql", "-c", "SELECT 1"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "No warehouse at" in done.stderr and "nowhere" in done.stderr
+
+
+def test_a_column_without_any_value_is_stored_as_text_that_duckdb_reads(tmp_path):
+    @dg.asset
+    def postcode_locations() -> pd.DataFrame:
+        return pd.DataFrame({"img_id": [1, 2], "pcd": [None, None]})
+
+    io_manager = WarehouseIOManager(root_uri=str(tmp_path), storage_options={"local": {}}, schema=SCHEMA)
+    assert dg.materialize([postcode_locations], resources={"io_manager": io_manager}).success
+    assert groups(tmp_path, "SELECT img_id, pcd FROM postcode_locations ORDER BY img_id") == [(1, None), (2, None)]
+    assert groups(tmp_path, "SELECT data_type FROM information_schema.columns WHERE column_name = 'pcd'") == [("VARCHAR",)]
 
 
 def test_warehouse_root_setting_moves_the_tables(tmp_path):

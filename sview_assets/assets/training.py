@@ -161,4 +161,6 @@ def read_out_of_fold(settings: SviewSettings, outcome: str) -> pd.DataFrame:
     path = settings.paths.model_dir(outcome) / OUT_OF_FOLD_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; materialize {settings.city}/ordinal_model[{outcome}] first.")
-    return pd.read_csv(path, dtype={"pcd": str, "lsoa11": str})
+    frame = pd.read_csv(path, dtype={"pcd": str, "lsoa11": str})
+    # A location without a postcode (a city without a postcode directory) has an empty one, not a missing value.
+    return frame.assign(pcd=frame["pcd"].fillna(""))

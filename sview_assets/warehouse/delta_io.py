@@ -105,11 +105,20 @@ def replaced_versions(existing: list[str], new: str, kept: int) -> list[str]:
     return [v for v in existing if v not in survivors]
 
 
+def without_null_columns(table: pa.Table) -> pa.Table:
+    """``table`` with every column of Arrow's null type (no value at all, e.g. postcodes in a city without any)
+    as a string column of nulls: Delta has no type for it, and readers refuse a table that has one."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_null(field.type):
+            table = table.set_column(index, pa.field(field.name, pa.string()), pa.nulls(table.num_rows, pa.string()))
+    return table
+
+
 class WarehouseTypeHandler(DeltaLakePandasTypeHandler):
     """pandas frames to Delta tables: one commit per write, bounded retries, kept versions, metadata for the UI."""
 
     def handle_output(self, context: OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection: TableConnection):
-        data = pa.Table.from_pandas(obj, preserve_index=False)
+        data = without_null_columns(pa.Table.from_pandas(obj, preserve_index=False))
         version_column = (context.definition_metadata or {}).get(VERSIONED_METADATA_KEY)
         partition = _single_partition(table_slice) if table_slice.partition_dimensions else None
         uri, options = connection.table_uri, connection.storage_options
