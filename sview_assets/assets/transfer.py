@@ -44,6 +44,10 @@ class TransferConfig(dg.Config):
         "Empty: the pair's `fractions` in data/cities.toml (default 0.01, 0.05, 0.1).",
     )
     epochs: int = Field(default=10, ge=1, description="Epochs of fine-tuning, and of training the target-only model, on those locations.")
+    learning_rate: float = Field(default=1e-3, gt=0, description="Adam learning rate of the target-only model (the default preset's).")
+    fine_tune_learning_rate: float = Field(
+        default=1e-4, gt=0, description="Adam learning rate of fine-tuning: lower, so that a few target LSOAs adjust the source model rather than overwrite it."
+    )
     batch_size: int = Field(default=16, ge=1, description="Locations per class-balanced mini-batch.")
     seed: int = Field(default=0, description="Seed of the LSOA samples, weights, noise and batch order.")
 
@@ -89,13 +93,14 @@ def build_transfer_assets(scope: TransferScope) -> list[dg.AssetsDefinition]:
         if not target.paths.training_set.is_file():
             raise FileNotFoundError(f"{target.paths.training_set} does not exist; materialize {pair.target}/training_set first.")
         version = read_model_version(model_dir)
-        settings = preset_settings("default", epochs=config.epochs, batch_size=config.batch_size, seed=config.seed)
+        settings = preset_settings("default", epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate, seed=config.seed)
         frame = run_transfer(
             model_dir / FINAL_MODEL_FILE,
             load_target(target.paths.training_set, outcome),
             config.fractions or list(pair.fractions),
             settings,
             config.seed,
+            config.fine_tune_learning_rate,
             log=context.log.info,
         )
         frame = frame.assign(source_city=pair.source, target_city=pair.target, outcome=outcome, source_model_version=version.model_version)[COLUMNS]

@@ -17,7 +17,7 @@ cut across the evaluation LSOAs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -94,15 +94,21 @@ def run_transfer(
     fractions: list[float],
     settings,
     seed: int,
+    fine_tune_learning_rate: float,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Metrics of every regime and fraction (see the module docstring): one row per regime, fraction and method,
-    with ``adaptation_lsoas`` and ``evaluation_lsoas`` (the LSOAs each row was fitted on and scored on)."""
+    with ``adaptation_lsoas`` and ``evaluation_lsoas`` (the LSOAs each row was fitted on and scored on).
+
+    ``settings`` train the target-only model; fine-tuning uses the same settings at
+    ``fine_tune_learning_rate``, usually lower, so that a few LSOAs adjust the source model rather than
+    overwrite it."""
     import keras
 
     from .cross_validation import fit_model, predict_scores
 
     source = keras.saving.load_model(source_model_file, compile=False)
+    fine_tuning = replace(settings, learning_rate=fine_tune_learning_rate)
     zero_shot = predict_scores(source, target.training_set, target.rows, settings.chunk_rows)
     out = [
         {"regime": ZERO_SHOT, "fraction": 0.0, "adaptation_lsoas": 0, "evaluation_lsoas": len(set(target.lsoa)), **row}
@@ -115,7 +121,7 @@ def run_transfer(
         counts = {"adaptation_lsoas": len(set(target.lsoa[adapt])), "evaluation_lsoas": len(set(target.lsoa[held]))}
         scores = {ZERO_SHOT: zero_shot[held]}
         train_rows, train_deciles = target.rows[adapt], target.deciles[adapt]
-        tuned, _ = fit_model(target.training_set, train_rows, train_deciles, no_rows, no_rows, settings, seed + 100 + number, -1, start_from=source)
+        tuned, _ = fit_model(target.training_set, train_rows, train_deciles, no_rows, no_rows, fine_tuning, seed + 100 + number, -1, start_from=source)
         scores[FINE_TUNE] = predict_scores(tuned, target.training_set, target.rows[held], settings.chunk_rows)
         fresh, _ = fit_model(target.training_set, train_rows, train_deciles, no_rows, no_rows, settings, seed + 100 + number, -1)
         scores[TARGET_ONLY] = predict_scores(fresh, target.training_set, target.rows[held], settings.chunk_rows)
