@@ -60,6 +60,11 @@ class CityScope:
         """The city's outcomes, registered by its ``lsoa_labels`` for exactly what its label files provide."""
         return dg.DynamicPartitionsDefinition(name=self.name("outcome"))
 
+    def asset_args(self, asset: str, *, table: bool = False) -> dict:
+        """The ``@asset`` arguments that place ``asset`` in the city: its name, key prefix, group and, for a
+        warehouse ``table``, the city's I/O manager."""
+        return {"name": asset, "key_prefix": self.prefix, "group_name": self.group, **({"io_manager_key": self.io_manager_key} if table else {})}
+
     def table_in(self, asset: str) -> dg.AssetIn:
         """An input reading the city's table ``asset``."""
         return dg.AssetIn(key=self.key(asset))

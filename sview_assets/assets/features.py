@@ -25,9 +25,7 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
     """The city's ``vgg16_features`` (one partition per image batch) and ``training_set``."""
 
     @dg.asset(
-        name="vgg16_features",
-        key_prefix=scope.prefix,
-        group_name=scope.group,
+        **scope.asset_args("vgg16_features"),
         partitions_def=scope.image_batches,
         ins={"image_manifest": scope.table_in("image_manifest")},
         kinds={"tensorflow", "hdf5"},
@@ -132,9 +130,7 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         )
 
     @dg.asset(
-        name="training_set",
-        key_prefix=scope.prefix,
-        group_name=scope.group,
+        **scope.asset_args("training_set"),
         deps=[scope.key("vgg16_features")],
         ins={"postcode_locations": scope.table_in("postcode_locations"), "lsoa_labels": scope.table_in("lsoa_labels")},
         kinds={"hdf5"},

@@ -15,9 +15,7 @@ def build_gis_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
     """The city's ``lsoa_geopackage``."""
 
     @dg.asset(
-        name="lsoa_geopackage",
-        key_prefix=scope.prefix,
-        group_name=scope.group,
+        **scope.asset_args("lsoa_geopackage"),
         deps=[scope.key("lsoa_predictions")],
         kinds={"geopackage"},
         # An outcome whose model failed leaves its partitions missing; the layers of the others still refresh.

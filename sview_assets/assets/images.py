@@ -28,10 +28,7 @@ def build_image_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
     """The city's ``image_manifest`` (one partition per image batch)."""
 
     @dg.asset(
-        name="image_manifest",
-        key_prefix=scope.prefix,
-        group_name=scope.group,
-        io_manager_key=scope.io_manager_key,
+        **scope.asset_args("image_manifest", table=True),
         partitions_def=scope.image_batches,
         metadata={"partition_expr": "batch"},
         kinds={"deltalake", "pandas"},

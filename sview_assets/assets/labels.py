@@ -45,10 +45,7 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
     """The city's ``postcode_locations`` and ``lsoa_labels``."""
 
     @dg.asset(
-        name="postcode_locations",
-        key_prefix=scope.prefix,
-        group_name=scope.group,
-        io_manager_key=scope.io_manager_key,
+        **scope.asset_args("postcode_locations", table=True),
         kinds=KINDS,
         automation_condition=start_a_new_city(),
     )
@@ -100,10 +97,7 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         return frame
 
     @dg.asset(
-        name="lsoa_labels",
-        key_prefix=scope.prefix,
-        group_name=scope.group,
-        io_manager_key=scope.io_manager_key,
+        **scope.asset_args("lsoa_labels", table=True),
         ins={"postcode_locations": scope.table_in("postcode_locations")},
         kinds=KINDS,
         automation_condition=start_a_new_city(),

@@ -27,16 +27,13 @@ KINDS = {"deltalake", "pandas"}
 def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
     """The city's ``location_predictions``, ``lsoa_predictions`` and ``model_metrics`` (one partition per outcome)."""
     common = {
-        "key_prefix": scope.prefix,
-        "group_name": scope.group,
-        "io_manager_key": scope.io_manager_key,
         "partitions_def": scope.outcomes,
         "metadata": OUTCOME_PARTITION,
         "kinds": KINDS,
     }
 
     @dg.asset(
-        name="location_predictions",
+        **scope.asset_args("location_predictions", table=True),
         deps=[scope.key("ordinal_model")],
         automation_condition=keep_up_to_date(),
         **common,
@@ -69,7 +66,7 @@ def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         return frame
 
     @dg.asset(
-        name="lsoa_predictions",
+        **scope.asset_args("lsoa_predictions", table=True),
         ins={"location_predictions": scope.table_in("location_predictions")},
         automation_condition=keep_up_to_date(),
         **common,
@@ -89,7 +86,7 @@ def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         return frame
 
     @dg.asset(
-        name="model_metrics",
+        **scope.asset_args("model_metrics", table=True),
         ins={"lsoa_predictions": scope.table_in("lsoa_predictions"), "postcode_locations": scope.table_in("postcode_locations")},
         # The locations only place the map; a change of them reaches the metrics again through the models.
         automation_condition=keep_up_to_date(ignore=dg.AssetSelection.assets(scope.key("postcode_locations"))),

@@ -64,9 +64,7 @@ def build_training_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
     """The city's ``ordinal_model`` (one partition per outcome)."""
 
     @dg.asset(
-        name="ordinal_model",
-        key_prefix=scope.prefix,
-        group_name=scope.group,
+        **scope.asset_args("ordinal_model"),
         partitions_def=scope.outcomes,
         deps=[scope.key("training_set")],
         kinds={"keras", "tensorflow"},

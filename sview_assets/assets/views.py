@@ -50,9 +50,7 @@ def build_view_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
     """The city's ``warehouse_views``."""
 
     @dg.asset(
-        name="warehouse_views",
-        key_prefix=scope.prefix,
-        group_name=scope.group,
+        **scope.asset_args("warehouse_views"),
         deps=[scope.key("model_metrics"), scope.key("lsoa_predictions")],
         kinds={"duckdb", "sql"},
         # An outcome whose model failed leaves its partitions missing; the views of the others still refresh.
