@@ -15,7 +15,7 @@ UI_PORT ?= 3000
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev,cluster]"
 	@touch $(STAMP)
 
 install: $(STAMP)
