@@ -24,20 +24,13 @@ from .assets.transfer import build_transfer_assets
 from .assets.views import build_view_assets
 from .checks import build_label_checks
 from .cities import Deployment, read_deployment
+from .executors import executor_from_env
 from .jobs import AssetJob, build_city_jobs
 from .resources import Vgg16Resource, warehouse_io_manager, warehouse_resources
 from .scope import CityScope, TransferScope
 from .sensors import automation_sensor, build_image_batch_sensor
 from .settings import Storage, SviewSettings
 from .watchdog import run_watchdog
-
-TENSORFLOW_STEPS_AT_ONCE = 1
-EXECUTOR = dg.multiprocess_executor.configured(
-    {
-        "max_concurrent": 2,
-        "tag_concurrency_limits": [{"key": "sview/tensorflow", "value": "true", "limit": TENSORFLOW_STEPS_AT_ONCE}],
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -90,7 +83,7 @@ def build_definitions(
         asset_checks=[check for city in cities for check in city.checks],
         jobs=[job for city in cities for job in city.jobs.values()],
         sensors=[*(sensor for city in cities for sensor in city.sensors), automation_sensor, run_watchdog],
-        executor=EXECUTOR,
+        executor=executor_from_env(),
         resources={
             "storage": storage,
             "vgg16": vgg16 or Vgg16Resource.from_env(),

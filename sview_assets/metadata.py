@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import socket
 
 import dagster as dg
 import pandas as pd
@@ -28,3 +30,11 @@ def figure_markdown(figure, also_to=None) -> dg.MetadataValue:
     plt.close(figure)
     encoded = base64.b64encode(buffer.getvalue()).decode()
     return dg.MetadataValue.md(f"![plot](data:image/png;base64,{encoded})")
+
+
+WORKER_NAME_ENV = "SVIEW_WORKER_NAME"
+
+
+def worker_label() -> str:
+    """Which machine and process ran a step: ``$SVIEW_WORKER_NAME`` (set on a worker) or the host name, and the PID."""
+    return f"{os.environ.get(WORKER_NAME_ENV) or socket.gethostname()} (pid {os.getpid()})"

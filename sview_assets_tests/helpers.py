@@ -57,3 +57,14 @@ def train_outcome_in_this_process(data_root: str, city: str, outcome: str, confi
     run_config = {"ops": {built.scope.op_name("ordinal_model"): {"config": json.loads(config_json)}}}
     resources = {"storage": settings.storage()}
     assert dg.materialize([built.asset("ordinal_model")], partition_key=outcome, instance=instance, resources=resources, run_config=run_config).success
+
+
+def labels_of_every_city_from_environment():
+    """One job of every city's label assets, from the deployment the environment names and definitions built
+    now (so ``$SVIEW_EXECUTOR`` is read now); Dask workers load the same job."""
+    from sview_assets.definitions import build_definitions
+
+    defs = build_definitions()
+    keys = [key for key in defs.resolve_all_asset_keys() if key.path[-1] in ("postcode_locations", "lsoa_labels")]
+    job = dg.define_asset_job("labels_of_every_city", selection=keys)
+    return dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(job.name)

@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from ..conditions import keep_up_to_date
+from ..metadata import worker_label
 from ..ml.feature_store import ExtractorRecipe, FeatureProvenance, write_feature_file
 from ..ml.training_set import build_training_set
 from ..ml.vgg16 import MODEL_DESCRIPTION, PREPROCESSING_VERSION
@@ -107,6 +108,7 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 "images_per_second": round(4 * info.rows / max(seconds, 1e-9), 2),
                 "tensorflow_threads": cores,
                 "device": device,
+                "worker": worker_label(),
                 "locations_per_call": per_call,
                 "source_fingerprint": fingerprint,
             }

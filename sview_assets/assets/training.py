@@ -8,7 +8,7 @@ import pandas as pd
 from pydantic import Field
 
 from ..conditions import keep_up_to_date
-from ..metadata import figure_markdown
+from ..metadata import figure_markdown, worker_label
 from ..ml.model_folder import OUT_OF_FOLD_FILE
 from ..ml.model_version import ModelVersion
 from ..ml.presets import PRESETS, TrainSettings, preset_settings
@@ -140,6 +140,7 @@ def build_training_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 "features_precision": str(provenance.get("precision", "")),
                 "tensorflow_threads": cores,
                 "device": device,
+                "worker": worker_label(),
                 "training_curves": figure_markdown(_curves(runs, outcome)),
             }
         )

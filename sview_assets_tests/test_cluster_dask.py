@@ -1,0 +1,93 @@
+"""Steps of one run executed by two Dask worker processes, with the instance on PostgreSQL: the labels of two
+cities in one run, both workers running steps at the same time, and tables equal to a single-machine run's."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from sview_assets.cluster.postgres import URL_ENV, LocalPostgres, free_port
+from sview_assets.definitions import definitions_for_city
+from sview_assets.executors import DASK_SCHEDULER_ENV, EXECUTOR_ENV
+from sview_assets.metadata import WORKER_NAME_ENV
+from sview_assets.settings import PROJECT_ROOT, SviewSettings
+from sview_assets.sql import connect
+
+from . import helpers
+
+pytestmark = pytest.mark.cluster
+WORKERS = ("worker_a", "worker_b")
+CITIES = ("tiny", "tiny_b")
+
+
+def tables(settings):
+    with connect(settings) as connection:
+        return {name: connection.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchdf() for name in ("postcode_locations", "lsoa_labels")}
+
+
+def test_steps_of_one_run_run_on_two_dask_workers_at_once_and_equal_a_single_machine_run(tiny_city, tmp_path, monkeypatch):
+    from distributed import Client
+
+    dask = str(Path(sys.executable).parent / "dask")
+    shutil.copytree(tiny_city.paths.raw, tiny_city.storage().for_city("tiny_b").paths.raw)
+    (Path(tiny_city.data_root) / "cities.toml").write_text('cities = ["tiny", "tiny_b"]\n')
+    monkeypatch.delenv("SVIEW_CITY", raising=False)
+    postgres = LocalPostgres().start()
+    processes = []
+    try:
+        home = tmp_path / "dagster_home"
+        home.mkdir()
+        shutil.copy(PROJECT_ROOT / "instance" / "dagster-postgres.yaml", home / "dagster.yaml")
+        shared = {URL_ENV: postgres.url, "DAGSTER_HOME": str(home), "SVIEW_DATA_ROOT": tiny_city.data_root}
+        address = f"tcp://127.0.0.1:{free_port()}"
+        env = {**{k: v for k, v in os.environ.items() if k != "SVIEW_CITY"}, **shared, "PYTHONPATH": str(PROJECT_ROOT)}
+        processes.append(
+            subprocess.Popen(
+                [dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--dashboard-address", ":0"], env=env, cwd=tmp_path
+            )
+        )
+        for name in WORKERS:
+            folder = tmp_path / name
+            folder.mkdir()
+            worker = [dask, "worker", address, "--nthreads", "1", "--no-nanny", "--name", name, "--dashboard-address", ":0", "--local-directory", str(folder)]
+            processes.append(subprocess.Popen(worker, env={**env, WORKER_NAME_ENV: name}, cwd=folder))
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(len(WORKERS), timeout=120)
+        pids = {process.pid: name for process, name in zip(processes[1:], WORKERS)}
+
+        for key, value in {**shared, EXECUTOR_ENV: "dask", DASK_SCHEDULER_ENV: address}.items():
+            monkeypatch.setenv(key, value)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            result = dg.execute_job(dg.reconstructable(helpers.labels_of_every_city_from_environment), instance=instance)
+            assert result.success
+            starts = {e.step_key: e for e in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_START)}
+            ends = {e.step_key: e for e in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
+        ran_on = {step: pids.get(event.dagster_event.pid, f"pid {event.dagster_event.pid}") for step, event in starts.items()}
+        assert set(ran_on.values()) == set(WORKERS), f"every step runs on a worker, and both workers run steps: {ran_on}"
+        spans = {step: (starts[step].timestamp, ends[step].timestamp) for step in starts}
+        roots = [f"{city}__postcode_locations" for city in CITIES]
+        assert ran_on[roots[0]] != ran_on[roots[1]], f"the two cities' first steps went to different workers: {ran_on}"
+        (start_a, end_a), (start_b, end_b) = (spans[root] for root in roots)
+        assert start_a < end_b and start_b < end_a, f"the two cities' first steps ran at the same time: {spans}"
+    finally:
+        for process in reversed(processes):
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        postgres.remove()
+
+    monkeypatch.delenv(EXECUTOR_ENV)
+    for city in CITIES:
+        alone = SviewSettings(data_root=str(tmp_path / "single"), city=city)
+        shutil.copytree(tiny_city.paths.raw, alone.paths.raw)
+        assert definitions_for_city(alone).resolve_job_def(f"{city}__labels_job").execute_in_process(instance=dg.DagsterInstance.ephemeral()).success
+        distributed, single = tables(tiny_city.storage().for_city(city)), tables(alone)
+        for name in single:
+            assert len(single[name]) and distributed[name].equals(single[name]), f"{city}/{name}"
