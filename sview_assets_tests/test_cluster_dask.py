@@ -70,10 +70,9 @@ def test_steps_of_one_run_run_on_two_dask_workers_at_once_and_equal_a_single_mac
         ran_on = {step: pids.get(event.dagster_event.pid, f"pid {event.dagster_event.pid}") for step, event in starts.items()}
         assert set(ran_on.values()) == set(WORKERS), f"every step runs on a worker, and both workers run steps: {ran_on}"
         spans = {step: (starts[step].timestamp, ends[step].timestamp) for step in starts}
-        roots = [f"{city}__postcode_locations" for city in CITIES]
-        assert ran_on[roots[0]] != ran_on[roots[1]], f"the two cities' first steps went to different workers: {ran_on}"
-        (start_a, end_a), (start_b, end_b) = (spans[root] for root in roots)
-        assert start_a < end_b and start_b < end_a, f"the two cities' first steps ran at the same time: {spans}"
+        # The two cities' steps are independent chains, so the two workers have work at the same time.
+        overlapping = [(a, b) for a in spans for b in spans if ran_on[a] < ran_on[b] and spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]]
+        assert overlapping, f"steps on different workers ran at the same time: {spans} on {ran_on}"
     finally:
         for process in reversed(processes):
             process.send_signal(signal.SIGTERM)
