@@ -52,7 +52,6 @@ class Deployment:
 
     cities: tuple[str, ...]
     transfers: tuple[TransferPair, ...] = ()
-    source: str = "default"
 
     @property
     def default_city(self) -> str:
@@ -68,7 +67,7 @@ class CitiesFileError(ValueError):
 def read_deployment(data_root: Path) -> Deployment:
     """``$SVIEW_CITY`` alone when set; else the cities of ``<data_root>/cities.toml``; else the demo city."""
     if os.environ.get(CITY_ENV):
-        return Deployment((validate_city(os.environ[CITY_ENV]),), source=f"${CITY_ENV}")
+        return Deployment((validate_city(os.environ[CITY_ENV]),))
     path = Path(data_root) / CITIES_FILE
     if not path.is_file():
         return Deployment((DEFAULT_CITY,))
@@ -114,4 +113,4 @@ def parse_cities_file(path: Path) -> Deployment:
         if any((p.source, p.target) == (pair.source, pair.target) for p in transfers):
             raise CitiesFileError(f"{path}: [[transfer]] {pair.source} -> {pair.target} is listed twice.")
         transfers.append(pair)
-    return Deployment(tuple(cities), tuple(transfers), source=str(path))
+    return Deployment(tuple(cities), tuple(transfers))

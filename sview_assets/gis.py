@@ -34,7 +34,7 @@ def write_prediction_layers(path: Path, predictions: pd.DataFrame, boundaries: A
     """
     from pyogrio.raw import write
 
-    index = {code: i for i, code in enumerate(boundaries.codes)}
+    index = boundaries.index
     written: dict[str, int] = {}
     missing = sorted(set(predictions["lsoa11"]) - set(index))
     with atomic_path(path) as tmp, _gpkg_named(tmp) as staging:
@@ -52,7 +52,7 @@ def write_prediction_layers(path: Path, predictions: pd.DataFrame, boundaries: A
             layer = layer_name(outcome, method)
             write(
                 str(staging),
-                np.asarray(geometries, dtype=object),
+                geometries,
                 fields,
                 list(LAYER_COLUMNS),
                 layer=layer,

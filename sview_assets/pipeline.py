@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     from .definitions import defs
 
     storage = defs.resources["storage"]
-    deployed = [key.path[0] for key in defs.resolve_all_asset_keys() if key.path[-1] == "lsoa_labels"]
+    deployment = read_deployment(Path(storage.data_root))
+    deployed = list(deployment.cities)
     not_deployed = sorted(set(args.city or []) - set(deployed))
     if not_deployed:
         parser.error(f"city {', '.join(not_deployed)} is not in this deployment ({', '.join(deployed)}); list it in data/cities.toml")
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     if not os.environ.get("DAGSTER_HOME"):
         print("DAGSTER_HOME is not set: runs are not kept after this process (the Makefile sets it to data/.dagster).")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    transfers = list(read_deployment(Path(storage.data_root)).transfers)
+    transfers = list(deployment.transfers)
     report = materialize_everything(defs, instance, cities, transfers=transfers, outcomes=args.outcomes, train_config=overrides or None)
     if not report.success:
         print(f"runs of this pipeline:\n{report.summary()}", file=sys.stderr)

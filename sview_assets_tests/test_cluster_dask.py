@@ -11,10 +11,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from sview_assets.cluster.postgres import URL_ENV, LocalPostgres, free_port
+from sview_assets.cluster.postgres import URL_ENV, LocalPostgres
 from sview_assets.definitions import definitions_for_city
 from sview_assets.executors import DASK_SCHEDULER_ENV, EXECUTOR_ENV
 from sview_assets.metadata import WORKER_NAME_ENV
+from sview_assets.ports import free_port
 from sview_assets.settings import PROJECT_ROOT, SviewSettings
 from sview_assets.sql import connect
 

@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 
 from sview_assets.definitions import build_city
 from sview_assets.demo.geography import CitySpec
+from sview_assets.ports import free_port
 from sview_assets.settings import PROJECT_ROOT
 from sview_assets.sql import connect
 
@@ -25,12 +25,6 @@ from .conftest import make_city
 
 pytestmark = pytest.mark.slow
 TINY_TRAIN = {"epochs": 2, "batch_size": 16, "patience": 2, "folds": 3}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def city_environment(settings, dagster_home: Path) -> dict:

@@ -8,7 +8,7 @@ from ..scope import CityScope
 from ..settings import Storage
 from ..sources.boundaries import read_area_boundaries
 from ..sources.files import BOUNDARY_FILE
-from ..warehouse.duckdb_views import use_schema
+from ..warehouse.duckdb_views import schema_views, use_schema
 
 
 def build_gis_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
@@ -38,9 +38,7 @@ def build_gis_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
 
         with duckdb.get_connection() as connection:
             use_schema(connection, scope.city)
-            present = connection.execute(
-                "SELECT count(*) FROM duckdb_views() WHERE schema_name = ? AND view_name = 'lsoa_predictions'", [scope.city]
-            ).fetchone()[0]
+            present = "lsoa_predictions" in schema_views(connection, scope.city)
             predictions = connection.execute("SELECT * FROM lsoa_predictions ORDER BY outcome, method, lsoa11").fetchdf() if present else None
         if predictions is None or predictions.empty:
             raise ValueError(f"{scope.city} has no LSOA predictions yet; materialize {scope.city}/lsoa_predictions for at least one outcome first.")

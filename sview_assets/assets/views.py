@@ -8,7 +8,7 @@ from ..outcomes import OUTCOME_KEYS
 from ..resources import WarehouseSQL
 from ..scope import CityScope
 from ..settings import Storage
-from ..warehouse.duckdb_views import VIEWS_FILE, use_schema
+from ..warehouse.duckdb_views import VIEWS_FILE, schema_views, use_schema
 
 VIEW_NAMES = ("metrics_summary", "lsoa_predictions_wide")
 
@@ -65,9 +65,7 @@ def build_view_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         """
         with duckdb.get_connection() as connection:
             use_schema(connection, scope.city)
-            tables = {
-                row[0] for row in connection.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = ?", [scope.city]).fetchall()
-            }
+            tables = schema_views(connection, scope.city)
             missing = {"model_metrics", "lsoa_predictions"} - tables
             if missing:
                 raise ValueError(f"Tables {sorted(missing)} are not in the warehouse yet; materialize model_metrics for at least one outcome first.")

@@ -12,24 +12,19 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..ports import free_port
+
 BIN_ENV = "SVIEW_PG_BIN"
 DEFAULT_BIN = "/usr/lib/postgresql/15/bin"
 SERVICE_USER = "postgres"
 DATABASE = "dagster"
 URL_ENV = "SVIEW_POSTGRES_URL"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -266,15 +266,10 @@ def train_outcome(
 
     tf.config.experimental.enable_op_determinism()
     table = read_training_table(path)
-    if outcome not in table.outcomes:
-        raise KeyError(f"Outcome {outcome!r} has no labels in {path} (outcomes there: {', '.join(table.outcomes)}).")
     frame = table.locations
-    all_deciles = table.deciles(outcome)
-    labelled = np.flatnonzero(all_deciles > 0)
-    if len(labelled) == 0:
-        raise ValueError(f"No location in {path} has a label for {outcome!r}.")
+    labelled = table.labelled(outcome, path)
     lsoa = frame["lsoa11"].to_numpy()[labelled]
-    deciles = all_deciles[labelled]
+    deciles = table.deciles(outcome)[labelled]
     folds = lsoa_folds(lsoa, deciles, cfg.folds, cfg.seed)
     scores = np.full(len(labelled), np.nan)
     runs = []

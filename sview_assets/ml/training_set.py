@@ -138,6 +138,15 @@ class TrainingTable:
     def deciles(self, outcome: str) -> np.ndarray:
         return self.locations[f"decile_{outcome}"].to_numpy()
 
+    def labelled(self, outcome: str, path: Path) -> np.ndarray:
+        """The rows that have a decile of ``outcome`` (a clear error if none has, or the outcome is absent)."""
+        if outcome not in self.outcomes:
+            raise KeyError(f"Outcome {outcome!r} has no labels in {path} (outcomes there: {', '.join(self.outcomes)}).")
+        rows = np.flatnonzero(self.deciles(outcome) > 0)
+        if len(rows) == 0:
+            raise ValueError(f"No location in {path} has a label for {outcome!r}.")
+        return rows
+
 
 def read_training_table(path: Path) -> TrainingTable:
     """Location columns and deciles of a training set, row-aligned with its features."""

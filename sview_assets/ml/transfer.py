@@ -80,12 +80,9 @@ def load_target(training_set: Path, outcome: str) -> TransferInputs:
     from .training_set import read_training_table
 
     table = read_training_table(training_set)
-    if outcome not in table.outcomes:
-        raise KeyError(f"Outcome {outcome!r} has no labels in the target city's training set {training_set} (it has {', '.join(table.outcomes)}).")
-    deciles = table.deciles(outcome)
-    rows = np.flatnonzero(deciles > 0)
+    rows = table.labelled(outcome, training_set)
     frame = table.locations
-    return TransferInputs(Path(training_set), rows, frame["img_id"].to_numpy()[rows], frame["lsoa11"].to_numpy()[rows], deciles[rows])
+    return TransferInputs(Path(training_set), rows, frame["img_id"].to_numpy()[rows], frame["lsoa11"].to_numpy()[rows], table.deciles(outcome)[rows])
 
 
 def run_transfer(

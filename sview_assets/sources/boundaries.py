@@ -33,12 +33,13 @@ class AreaBoundaries:
 
     def outer_rings(self, code: str) -> list[np.ndarray]:
         """The outer rings ([n, 2] long/lat) of an area's polygons; none for an unknown code."""
-        if code not in self._index:
+        if code not in self.index:
             return []
-        return [np.asarray(polygon.exterior.coords)[:, :2] for polygon in shapely.get_parts(self.geometries[self._index[code]])]
+        return [np.asarray(polygon.exterior.coords)[:, :2] for polygon in shapely.get_parts(self.geometries[self.index[code]])]
 
     @functools.cached_property
-    def _index(self) -> dict[str, int]:
+    def index(self) -> dict[str, int]:
+        """The position of each area code in ``codes`` and ``geometries``."""
         return {code: i for i, code in enumerate(self.codes)}
 
 

@@ -10,24 +10,17 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from ..ports import free_port
 from ..settings import PROJECT_ROOT
 
 STARTUP_SECONDS = 180
 STOP_SECONDS = 20
-
-
-def free_port() -> int:
-    """A port nothing listens on now, on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = STARTUP_SECONDS) -> None:

@@ -84,6 +84,11 @@ def use_schema(connection, city: str) -> None:
     connection.execute(use_schema_statement(city))
 
 
+def schema_views(connection, city: str) -> set[str]:
+    """The tables and views defined in ``city``'s schema on ``connection`` (a table not written yet has none)."""
+    return {row[0] for row in connection.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = ?", [city]).fetchall()}
+
+
 def city_statements(city: str, warehouse: Path) -> list[str]:
     """A city's schema, the views of its tables, then its summary views (``views.sql``), all in that schema."""
     warehouse = Path(warehouse)
