@@ -31,7 +31,7 @@ def executor_from_env() -> dg.ExecutorDefinition:
         address = os.environ.get(DASK_SCHEDULER_ENV)
         if not address:
             raise ValueError(f"{EXECUTOR_ENV}=dask needs {DASK_SCHEDULER_ENV}, the address of the Dask scheduler (e.g. tcp://10.0.0.5:8786).")
-        from dagster_dask import dask_executor
+        from .cluster.dask_steps import existing_scheduler_dask_executor
 
-        return dask_executor.configured({"cluster": {"existing": {"address": address}}})
+        return existing_scheduler_dask_executor.configured({"address": address})
     raise ValueError(f"{EXECUTOR_ENV}={kind!r}: expected 'multiprocess' or 'dask'.")

@@ -1,4 +1,5 @@
-"""``python -m sview_assets.pipeline`` (what ``make demo`` runs): materialize every asset of every city (or ``--city``), in this process.
+"""``python -m sview_assets.pipeline`` (what ``make demo`` runs): materialize every asset of every city (or ``--city``),
+in this process, or through Dask workers when ``SVIEW_EXECUTOR=dask`` (``run_launch.py``).
 
 A thin client of the code location: it registers new image batches the way the image-batch sensor
 does, then materializes the asset graph stage by stage as a backfill of every asset would
@@ -22,6 +23,7 @@ import dagster as dg
 
 from .cities import TransferPair, read_deployment
 from .outcomes import OUTCOME_KEYS
+from .run_launch import EngineRunner, InProcessRunner, RunSpec, runner_from_env
 from .run_plan import plan_stages
 from .scope import CityScope
 from .staleness import plan_image_batches
@@ -55,11 +57,15 @@ def materialize_everything(
     train_config: dict | None = None,
     log: Callable[[str], None] = print,
     log_level: str = "INFO",
+    runner: InProcessRunner | EngineRunner | None = None,
 ) -> PipelineReport:
     """Materialize the asset graph of ``cities`` in ``defs``: new or stale image batches, every (or each chosen) outcome;
-    then each of ``transfers`` whose cities both run, for the outcomes both cities have (and the pair lists)."""
+    then each of ``transfers`` whose cities both run, for the outcomes both cities have (and the pair lists).
+
+    ``runner`` carries out each stage's runs (default: one after another in this process).
+    """
     report = PipelineReport()
-    job = defs.resolve_implicit_global_asset_job_def()
+    runner = runner or InProcessRunner(defs.resolve_implicit_global_asset_job_def())
     storage, vgg16 = defs.resources["storage"], defs.resources["vgg16"]
     partition_keys: dict[str, Callable[[], list[str]]] = {}
     for city in cities:
@@ -91,25 +97,15 @@ def materialize_everything(
         trained = [key for key in stage.assets if key.path[-1] == TRAINED_ASSET]
         if train_config and trained:
             config["ops"] = {key.to_python_identifier(): {"config": train_config} for key in trained}
+        specs = [RunSpec(stage.label if key is None else f"{stage.label} [{key}]", tuple(stage.assets), key, config) for key in keys]
         succeeded = 0
-        for i, key in enumerate(keys, start=1):
-            label = stage.label if key is None else f"{stage.label} [{key}]"
-            if key is not None:
-                log(f"  {key} ({i}/{len(keys)})")
-            result = job.execute_in_process(
-                instance=instance,
-                asset_selection=list(stage.assets),
-                partition_key=key,
-                run_config=config,
-                raise_on_error=False,
-                tags={"sview/launched_by": "cli"},
-            )
-            report.runs.append((label, result.run_id))
-            if result.success:
+        for outcome in runner.run(instance, specs, log):
+            report.runs.append((outcome.spec.label, outcome.run_id))
+            if outcome.success:
                 succeeded += 1
             else:
-                report.failed.append(label)
-                log(f"FAILED: {label} (run {result.run_id}); see its logs in the UI")
+                report.failed.append(outcome.spec.label)
+                log(f"FAILED: {outcome.spec.label} (run {outcome.run_id}); see its logs in the UI")
         if keys and not succeeded:
             log(f"stopping: every run of stage {number} failed, so nothing after it can run")
             break
@@ -166,7 +162,9 @@ def main(argv: list[str] | None = None) -> None:
         print("DAGSTER_HOME is not set: runs are not kept after this process (the Makefile sets it to data/.dagster).")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     transfers = list(deployment.transfers)
-    report = materialize_everything(defs, instance, cities, transfers=transfers, outcomes=args.outcomes, train_config=overrides or None)
+    report = materialize_everything(
+        defs, instance, cities, transfers=transfers, outcomes=args.outcomes, train_config=overrides or None, runner=runner_from_env(defs)
+    )
     if not report.success:
         print(f"runs of this pipeline:\n{report.summary()}", file=sys.stderr)
         print(f"{len(report.failed)} run(s) failed: {', '.join(report.failed)}; their logs are in the Dagster UI (make ui).", file=sys.stderr)
