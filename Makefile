@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 DEMO_CITIES := demo demo_north
 UI_PORT ?= 3000
 
-.PHONY: install demo demo-city test test-fast lint ui sql bench clean-demo instance
+.PHONY: install demo demo-city cluster-demo test test-fast lint ui sql bench clean-demo instance
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ DEMO_TRAINING ?= --epochs 5 --patience 5 --batch-size 16
 
 demo: install instance demo-city
 	$(BIN)/python -m sview_assets.pipeline $(DEMO_TRAINING)
+
+# The demo city through PostgreSQL, a Dask scheduler and two worker processes on this machine (README: "More than one machine").
+cluster-demo: install demo-city
+	$(BIN)/python -m sview_assets.cluster.demo -- $(DEMO_TRAINING)
 
 test: install
 	$(BIN)/python -m pytest

@@ -1,5 +1,6 @@
 """Which engine executes the steps of a run: Dagster's multiprocess executor on this machine (the default), or
-Dask workers on other processes or machines (``SVIEW_EXECUTOR=dask``, ``SVIEW_DASK_SCHEDULER=tcp://host:port``).
+Dask workers on other processes or machines (``SVIEW_EXECUTOR=dask``, ``SVIEW_DASK_SCHEDULER=tcp://host:port``),
+or a Kubernetes job per step (``SVIEW_EXECUTOR=k8s``, under the Dagster Helm chart; see ``deploy/``).
 
 With Dask, every step runs in a worker process that loads the code location itself and reports to the
 shared Dagster instance (which must then be persistent and reachable from the workers: PostgreSQL, see
@@ -8,12 +9,15 @@ shared Dagster instance (which must then be persistent and reachable from the wo
 
 from __future__ import annotations
 
+import json
 import os
 
 import dagster as dg
 
 EXECUTOR_ENV = "SVIEW_EXECUTOR"
 DASK_SCHEDULER_ENV = "SVIEW_DASK_SCHEDULER"
+GPU_NODE_SELECTOR_ENV = "SVIEW_K8S_GPU_NODE_SELECTOR"
+K8S_CONFIG_TAG = "dagster-k8s/config"
 TENSORFLOW_STEPS_AT_ONCE = 1
 
 
@@ -34,4 +38,29 @@ def executor_from_env() -> dg.ExecutorDefinition:
         from .cluster.dask_steps import existing_scheduler_dask_executor
 
         return existing_scheduler_dask_executor.configured({"address": address})
-    raise ValueError(f"{EXECUTOR_ENV}={kind!r}: expected 'multiprocess' or 'dask'.")
+    if kind == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        # A Kubernetes job per step, with the image, volumes and variables of the run launcher (deploy/helm).
+        return k8s_job_executor
+    raise ValueError(f"{EXECUTOR_ENV}={kind!r}: expected 'multiprocess', 'dask' or 'k8s'.")
+
+
+def feature_step_tags() -> dict[str, object]:
+    """Tags for the VGG16 feature step: on Kubernetes, the node selector in ``$SVIEW_K8S_GPU_NODE_SELECTOR``
+    (a JSON object, e.g. ``{"nvidia.com/gpu.present": "true"}``) and one GPU, so that step lands on a GPU node."""
+    raw = os.environ.get(GPU_NODE_SELECTOR_ENV)
+    if not raw:
+        return {}
+    try:
+        selector = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f'{GPU_NODE_SELECTOR_ENV} is not JSON ({exc}); expected an object such as {{"nvidia.com/gpu.present": "true"}}') from None
+    if not isinstance(selector, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in selector.items()):
+        raise ValueError(f"{GPU_NODE_SELECTOR_ENV} must be a JSON object of label names to label values (strings), not {raw!r}")
+    return {
+        K8S_CONFIG_TAG: {
+            "pod_spec_config": {"node_selector": selector},
+            "container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}},
+        }
+    }

@@ -68,3 +68,43 @@ def labels_of_every_city_from_environment():
     keys = [key for key in defs.resolve_all_asset_keys() if key.path[-1] in ("postcode_locations", "lsoa_labels")]
     job = dg.define_asset_job("labels_of_every_city", selection=keys)
     return dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(job.name)
+
+
+def readme_example_queries() -> list[str]:
+    """The statements of the README's "Example queries (run as written)" block, in order."""
+    import re
+
+    from sview_assets.settings import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    block = re.search(r"Example queries \(run as written\):\s*```sql\n(.*?)```", readme, re.S).group(1)
+    statements = [re.sub(r"^--.*$", "", part, flags=re.M).strip() for part in block.split(";")]
+    return [statement for statement in statements if statement]
+
+
+def query_readme_until(data_root: str, city: str, stop_file: str) -> None:
+    """Run the README's example queries in a loop until ``stop_file`` exists, on one long-lived connection
+    as a person's shell would be; print a JSON summary: queries run, errors, and every count of
+    ``location_predictions`` rows per outcome that was seen (a lost or doubled write shows there)."""
+    import json
+    import time
+    from pathlib import Path
+
+    from sview_assets.settings import SviewSettings
+    from sview_assets.sql import connect
+
+    queries, errors, counts = readme_example_queries(), [], set()
+    loops = 0
+    with connect(SviewSettings(data_root=data_root, city=city)) as connection:
+        print("connected", flush=True)
+        while not Path(stop_file).exists():
+            for query in queries:
+                try:
+                    connection.execute(query).fetchall()
+                except Exception as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}"[:300])
+            rows = connection.execute("SELECT outcome, count(*) FROM location_predictions GROUP BY outcome ORDER BY outcome").fetchall()
+            counts.add(json.dumps(rows))
+            loops += 1
+            time.sleep(0.1)
+    print(json.dumps({"loops": loops, "queries": loops * len(queries), "errors": errors, "counts": sorted(counts)}), flush=True)

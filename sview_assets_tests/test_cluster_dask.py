@@ -1,21 +1,16 @@
 """Steps of one run executed by two Dask worker processes, with the instance on PostgreSQL: the labels of two
 cities in one run, both workers running steps at the same time, and tables equal to a single-machine run's."""
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from sview_assets.cluster.dask_cluster import LocalDaskCluster
 from sview_assets.cluster.postgres import URL_ENV, LocalPostgres
 from sview_assets.definitions import definitions_for_city
 from sview_assets.executors import DASK_SCHEDULER_ENV, EXECUTOR_ENV
-from sview_assets.metadata import WORKER_NAME_ENV
-from sview_assets.ports import free_port
 from sview_assets.settings import PROJECT_ROOT, SviewSettings
 from sview_assets.sql import connect
 
@@ -32,35 +27,18 @@ def tables(settings):
 
 
 def test_steps_of_one_run_run_on_two_dask_workers_at_once_and_equal_a_single_machine_run(tiny_city, tmp_path, monkeypatch):
-    from distributed import Client
-
-    dask = str(Path(sys.executable).parent / "dask")
     shutil.copytree(tiny_city.paths.raw, tiny_city.storage().for_city("tiny_b").paths.raw)
     (Path(tiny_city.data_root) / "cities.toml").write_text('cities = ["tiny", "tiny_b"]\n')
     monkeypatch.delenv("SVIEW_CITY", raising=False)
     postgres = LocalPostgres().start()
-    processes = []
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "instance" / "dagster-postgres.yaml", home / "dagster.yaml")
+    shared = {URL_ENV: postgres.url, "DAGSTER_HOME": str(home), "SVIEW_DATA_ROOT": tiny_city.data_root, "PYTHONPATH": str(PROJECT_ROOT)}
+    cluster = LocalDaskCluster(tmp_path / "dask", WORKERS, shared)
     try:
-        home = tmp_path / "dagster_home"
-        home.mkdir()
-        shutil.copy(PROJECT_ROOT / "instance" / "dagster-postgres.yaml", home / "dagster.yaml")
-        shared = {URL_ENV: postgres.url, "DAGSTER_HOME": str(home), "SVIEW_DATA_ROOT": tiny_city.data_root}
-        address = f"tcp://127.0.0.1:{free_port()}"
-        env = {**{k: v for k, v in os.environ.items() if k != "SVIEW_CITY"}, **shared, "PYTHONPATH": str(PROJECT_ROOT)}
-        processes.append(
-            subprocess.Popen(
-                [dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--dashboard-address", ":0"], env=env, cwd=tmp_path
-            )
-        )
-        for name in WORKERS:
-            folder = tmp_path / name
-            folder.mkdir()
-            worker = [dask, "worker", address, "--nthreads", "1", "--no-nanny", "--name", name, "--dashboard-address", ":0", "--local-directory", str(folder)]
-            processes.append(subprocess.Popen(worker, env={**env, WORKER_NAME_ENV: name}, cwd=folder))
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(len(WORKERS), timeout=120)
-        pids = {process.pid: name for process, name in zip(processes[1:], WORKERS)}
-
+        cluster.start()
+        pids, address = cluster.worker_pids(), cluster.address
         for key, value in {**shared, EXECUTOR_ENV: "dask", DASK_SCHEDULER_ENV: address}.items():
             monkeypatch.setenv(key, value)
         with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -75,12 +53,7 @@ def test_steps_of_one_run_run_on_two_dask_workers_at_once_and_equal_a_single_mac
         overlapping = [(a, b) for a in spans for b in spans if ran_on[a] < ran_on[b] and spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]]
         assert overlapping, f"steps on different workers ran at the same time: {spans} on {ran_on}"
     finally:
-        for process in reversed(processes):
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        cluster.stop()
         postgres.remove()
 
     monkeypatch.delenv(EXECUTOR_ENV)

@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from ..conditions import keep_up_to_date
+from ..executors import feature_step_tags
 from ..metadata import worker_label
 from ..ml.feature_store import ExtractorRecipe, FeatureProvenance, write_feature_file
 from ..ml.training_set import build_training_set
@@ -30,7 +31,7 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         partitions_def=scope.image_batches,
         ins={"image_manifest": scope.table_in("image_manifest")},
         kinds={"tensorflow", "hdf5"},
-        op_tags=TENSORFLOW_TAG,
+        op_tags={**TENSORFLOW_TAG, **feature_step_tags()},
         check_specs=[
             dg.AssetCheckSpec(
                 FEATURES_COMPLETE,

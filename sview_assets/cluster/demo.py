@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("pipeline_args", nargs=argparse.REMAINDER, help="further arguments for the pipeline CLI, after --")
     args = parser.parse_args(argv)
 
+    # A SIGTERM (from `timeout`, or a closed terminal) unwinds like Ctrl-C, so the servers are still stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = fresh_data_root(SviewSettings(data_root=args.data_root, city=DEMO_CITY), Path(args.data_root).resolve() / "cluster_demo")
     folder = Path(tempfile.mkdtemp(prefix="sview-cluster-demo-"))
     home = folder / "dagster_home"

@@ -1,0 +1,104 @@
+"""Four runs, each writing a different outcome's warehouse partitions, executed at once by four Dask worker
+processes (the instance on PostgreSQL, the data root shared), while a person's connection runs the
+README's example queries in a loop: no error, no lost or doubled rows, and the tables end as the runs left them."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+
+from sview_assets.cluster.dask_cluster import LocalDaskCluster
+from sview_assets.cluster.postgres import LocalPostgres
+from sview_assets.definitions import definitions_for_city
+from sview_assets.executors import DASK_SCHEDULER_ENV, EXECUTOR_ENV
+from sview_assets.run_launch import EngineRunner, RunSpec
+from sview_assets.scope import CityScope
+from sview_assets.settings import PROJECT_ROOT
+from sview_assets.sql import connect
+
+pytestmark = pytest.mark.cluster
+WORKERS = ("worker_1", "worker_2", "worker_3", "worker_4")
+# The README's queries name income and living environment, so both are among the four.
+OUTCOMES = ("income", "living_environment", "crime", "health")
+CHAIN = ("ordinal_model", "location_predictions", "lsoa_predictions", "model_metrics")
+QUICK = {"epochs": 1, "patience": 1, "folds": 2, "batch_size": 16}
+
+
+def current_versions(settings) -> dict[str, str]:
+    with connect(settings) as connection:
+        return dict(connection.execute("SELECT outcome, model_version FROM model_versions WHERE is_current").fetchall())
+
+
+def test_four_writers_on_dask_workers_and_a_reader_of_the_readme_queries(city_copy, tmp_path, monkeypatch):
+    settings, _ = city_copy
+    scope = CityScope(settings.city)
+    config = {"ops": {scope.op_name("ordinal_model"): {"config": QUICK}}}
+    # Before: every outcome trained once on this machine, and the summary views written.
+    defs = definitions_for_city(settings)
+    job = defs.resolve_implicit_global_asset_job_def()
+    local = dg.DagsterInstance.ephemeral()
+    local.add_dynamic_partitions(scope.outcomes.name, list(OUTCOMES))
+    for outcome in OUTCOMES:
+        assert job.execute_in_process(instance=local, asset_selection=[scope.key(a) for a in CHAIN], partition_key=outcome, run_config=config).success
+    assert job.execute_in_process(instance=local, asset_selection=[scope.key("warehouse_views")]).success
+    before = current_versions(settings)
+    with connect(settings) as connection:
+        rows_before = connection.execute("SELECT outcome, count(*) FROM location_predictions GROUP BY outcome ORDER BY outcome").fetchall()
+    assert [outcome for outcome, _ in rows_before] == sorted(OUTCOMES) and all(n > 0 for _, n in rows_before)
+
+    postgres = LocalPostgres().start()
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "instance" / "dagster-postgres.yaml", home / "dagster.yaml")
+    shared = {**postgres.environment(), "DAGSTER_HOME": str(home), "SVIEW_DATA_ROOT": settings.data_root, "SVIEW_CITY": settings.city}
+    cluster = LocalDaskCluster(tmp_path / "dask", WORKERS, shared)
+    stop_file = tmp_path / "stop"
+    reader = None
+    try:
+        cluster.start()
+        for key, value in {**shared, EXECUTOR_ENV: "dask", DASK_SCHEDULER_ENV: cluster.address}.items():
+            monkeypatch.setenv(key, value)
+        reader = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                f"from sview_assets_tests.helpers import query_readme_until; query_readme_until({settings.data_root!r}, {settings.city!r}, {str(stop_file)!r})",
+            ],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert reader.stdout.readline().strip() == "connected"
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            instance.add_dynamic_partitions(scope.outcomes.name, list(OUTCOMES))
+            specs = [RunSpec(f"retrain {o}", tuple(scope.key(a) for a in CHAIN), o, config) for o in OUTCOMES]
+            runs = EngineRunner(parallel_runs=len(OUTCOMES)).run(instance, specs, log=print)
+            assert [run.success for run in runs] == [True] * len(OUTCOMES), [(run.spec.label, run.run_id) for run in runs]
+            pids = cluster.worker_pids()
+            spans = []
+            for run in runs:
+                starts = {e.step_key: e for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)}
+                for end in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS):
+                    start = starts[end.step_key]
+                    spans.append((run.spec.partition_key, pids.get(start.dagster_event.pid, "not a worker"), start.timestamp, end.timestamp))
+    finally:
+        stop_file.touch()
+        summary = json.loads(reader.communicate(timeout=120)[0].strip().splitlines()[-1]) if reader else None
+        cluster.stop()
+        postgres.remove()
+
+    assert len(spans) == len(OUTCOMES) * len(CHAIN) and {worker for _, worker, _, _ in spans} <= set(WORKERS)
+    writing = [s for s in spans if s[1] != "not a worker"]
+    overlapping = [(a, b) for a in writing for b in writing if a[0] < b[0] and a[1] != b[1] and a[2] < b[3] and b[2] < a[3]]
+    assert len({worker for _, worker, _, _ in spans}) >= 2 and overlapping, f"steps of different outcomes on different workers at once: {spans}"
+
+    assert summary["errors"] == [] and summary["loops"] >= 5, summary
+    assert summary["counts"] == [json.dumps([list(row) for row in rows_before])], "every query saw each outcome's rows exactly once, old or new"
+    after = current_versions(settings)
+    assert set(after) == set(OUTCOMES) and all(after[o] > before[o] for o in OUTCOMES), (before, after)
+    with connect(settings) as connection:
+        versions = connection.execute("SELECT outcome, count(DISTINCT model_version) FROM location_predictions_history GROUP BY ALL ORDER BY 1").fetchall()
+    assert versions == [(o, 2) for o in sorted(OUTCOMES)]
