@@ -47,7 +47,8 @@ def test_four_writers_on_dask_workers_and_a_reader_of_the_readme_queries(city_co
     before = current_versions(settings)
     with connect(settings) as connection:
         rows_before = connection.execute("SELECT outcome, count(*) FROM location_predictions GROUP BY outcome ORDER BY outcome").fetchall()
-    assert [outcome for outcome, _ in rows_before] == sorted(OUTCOMES) and all(n > 0 for _, n in rows_before)
+    # The copied city may hold other outcomes' predictions from earlier tests; they must stay as they are too.
+    assert set(OUTCOMES) <= {outcome for outcome, _ in rows_before} and all(n > 0 for _, n in rows_before)
 
     postgres = LocalPostgres().start()
     home = tmp_path / "dagster_home"
@@ -98,7 +99,7 @@ def test_four_writers_on_dask_workers_and_a_reader_of_the_readme_queries(city_co
     assert summary["errors"] == [] and summary["loops"] >= 5, summary
     assert summary["counts"] == [json.dumps([list(row) for row in rows_before])], "every query saw each outcome's rows exactly once, old or new"
     after = current_versions(settings)
-    assert set(after) == set(OUTCOMES) and all(after[o] > before[o] for o in OUTCOMES), (before, after)
+    assert all(after[o] > before[o] for o in OUTCOMES), (before, after)
     with connect(settings) as connection:
-        versions = connection.execute("SELECT outcome, count(DISTINCT model_version) FROM location_predictions_history GROUP BY ALL ORDER BY 1").fetchall()
-    assert versions == [(o, 2) for o in sorted(OUTCOMES)]
+        kept = set(connection.execute("SELECT DISTINCT outcome, model_version FROM location_predictions_history").fetchall())
+    assert all((o, before[o]) in kept and (o, after[o]) in kept for o in OUTCOMES), "the new version and the one before are both kept"
