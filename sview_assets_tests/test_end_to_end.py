@@ -233,7 +233,7 @@ def served_city(tmp_path_factory):
         )["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         backfill_id = launched["backfillId"]
-        deadline, status = time.monotonic() + 600, None
+        deadline, status = time.monotonic() + 900, None
         while time.monotonic() < deadline:
             status = graphql(port, "query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } } }", id=backfill_id)
             status = status["partitionBackfillOrError"]["status"]
