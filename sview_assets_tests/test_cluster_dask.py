@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from sview_assets.cluster.dask_cluster import LocalDaskCluster
+from sview_assets.cluster.placements import step_spans
 from sview_assets.cluster.postgres import URL_ENV, LocalPostgres
 from sview_assets.definitions import definitions_for_city
 from sview_assets.executors import DASK_SCHEDULER_ENV, EXECUTOR_ENV
@@ -31,9 +32,7 @@ def test_steps_of_one_run_run_on_two_dask_workers_at_once_and_equal_a_single_mac
     (Path(tiny_city.data_root) / "cities.toml").write_text('cities = ["tiny", "tiny_b"]\n')
     monkeypatch.delenv("SVIEW_CITY", raising=False)
     postgres = LocalPostgres().start()
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "instance" / "dagster-postgres.yaml", home / "dagster.yaml")
+    home = postgres.dagster_home(tmp_path / "dagster_home")
     shared = {URL_ENV: postgres.url, "DAGSTER_HOME": str(home), "SVIEW_DATA_ROOT": tiny_city.data_root, "PYTHONPATH": str(PROJECT_ROOT)}
     cluster = LocalDaskCluster(tmp_path / "dask", WORKERS, shared)
     try:
@@ -44,14 +43,11 @@ def test_steps_of_one_run_run_on_two_dask_workers_at_once_and_equal_a_single_mac
         with dg.DagsterInstance.from_config(str(home)) as instance:
             result = dg.execute_job(dg.reconstructable(helpers.labels_of_every_city_from_environment), instance=instance)
             assert result.success
-            starts = {e.step_key: e for e in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_START)}
-            ends = {e.step_key: e for e in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
-        ran_on = {step: pids.get(event.dagster_event.pid, f"pid {event.dagster_event.pid}") for step, event in starts.items()}
-        assert set(ran_on.values()) == set(WORKERS), f"every step runs on a worker, and both workers run steps: {ran_on}"
-        spans = {step: (starts[step].timestamp, ends[step].timestamp) for step in starts}
+            spans = step_spans(instance, [result.run_id], pids)
+        assert spans and {span.worker for span in spans} == set(WORKERS), f"every step runs on a worker, and both workers run steps: {spans}"
         # The two cities' steps are independent chains, so the two workers have work at the same time.
-        overlapping = [(a, b) for a in spans for b in spans if ran_on[a] < ran_on[b] and spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]]
-        assert overlapping, f"steps on different workers ran at the same time: {spans} on {ran_on}"
+        overlapping = [(a, b) for a in spans for b in spans if a.worker < b.worker and a.start < b.end and b.start < a.end]
+        assert overlapping, f"steps on different workers ran at the same time: {spans}"
     finally:
         cluster.stop()
         postgres.remove()

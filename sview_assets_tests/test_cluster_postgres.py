@@ -1,13 +1,10 @@
 """The Dagster instance on PostgreSQL: a throwaway server on 127.0.0.1, runs and materializations stored there."""
 
-import shutil
-
 import dagster as dg
 import pytest
 
 from sview_assets.cluster.postgres import URL_ENV, LocalPostgres
 from sview_assets.definitions import definitions_for_city
-from sview_assets.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.cluster
 
@@ -24,9 +21,7 @@ def postgres():
 def test_runs_and_materializations_go_to_postgres_and_the_server_is_stopped_by_pid(postgres, tiny_city, tmp_path, monkeypatch):
     import psycopg2
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "instance" / "dagster-postgres.yaml", home / "dagster.yaml")
+    home = postgres.dagster_home(tmp_path / "dagster_home")
     monkeypatch.setenv(URL_ENV, postgres.url)
     defs = definitions_for_city(tiny_city)
     with dg.DagsterInstance.from_config(str(home)) as instance:

@@ -3,7 +3,6 @@ processes (the instance on PostgreSQL, the data root shared), while a person's c
 README's example queries in a loop: no error, no lost or doubled rows, and the tables end as the runs left them."""
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -11,6 +10,7 @@ import dagster as dg
 import pytest
 
 from sview_assets.cluster.dask_cluster import LocalDaskCluster
+from sview_assets.cluster.placements import step_spans
 from sview_assets.cluster.postgres import LocalPostgres
 from sview_assets.definitions import definitions_for_city
 from sview_assets.executors import DASK_SCHEDULER_ENV, EXECUTOR_ENV
@@ -51,9 +51,7 @@ def test_four_writers_on_dask_workers_and_a_reader_of_the_readme_queries(city_co
     assert set(OUTCOMES) <= {outcome for outcome, _ in rows_before} and all(n > 0 for _, n in rows_before)
 
     postgres = LocalPostgres().start()
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "instance" / "dagster-postgres.yaml", home / "dagster.yaml")
+    home = postgres.dagster_home(tmp_path / "dagster_home")
     shared = {**postgres.environment(), "DAGSTER_HOME": str(home), "SVIEW_DATA_ROOT": settings.data_root, "SVIEW_CITY": settings.city}
     cluster = LocalDaskCluster(tmp_path / "dask", WORKERS, shared)
     stop_file = tmp_path / "stop"
@@ -78,23 +76,16 @@ def test_four_writers_on_dask_workers_and_a_reader_of_the_readme_queries(city_co
             specs = [RunSpec(f"retrain {o}", tuple(scope.key(a) for a in CHAIN), o, config) for o in OUTCOMES]
             runs = EngineRunner(parallel_runs=len(OUTCOMES)).run(instance, specs, log=print)
             assert [run.success for run in runs] == [True] * len(OUTCOMES), [(run.spec.label, run.run_id) for run in runs]
-            pids = cluster.worker_pids()
-            spans = []
-            for run in runs:
-                starts = {e.step_key: e for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)}
-                for end in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS):
-                    start = starts[end.step_key]
-                    spans.append((run.spec.partition_key, pids.get(start.dagster_event.pid, "not a worker"), start.timestamp, end.timestamp))
+            spans = step_spans(instance, [run.run_id for run in runs], cluster.worker_pids())
     finally:
         stop_file.touch()
         summary = json.loads(reader.communicate(timeout=120)[0].strip().splitlines()[-1]) if reader else None
         cluster.stop()
         postgres.remove()
 
-    assert len(spans) == len(OUTCOMES) * len(CHAIN) and {worker for _, worker, _, _ in spans} <= set(WORKERS)
-    writing = [s for s in spans if s[1] != "not a worker"]
-    overlapping = [(a, b) for a in writing for b in writing if a[0] < b[0] and a[1] != b[1] and a[2] < b[3] and b[2] < a[3]]
-    assert len({worker for _, worker, _, _ in spans}) >= 2 and overlapping, f"steps of different outcomes on different workers at once: {spans}"
+    assert len(spans) == len(OUTCOMES) * len(CHAIN) and {span.worker for span in spans} <= set(WORKERS)
+    overlapping = [(a, b) for a in spans for b in spans if a.partition < b.partition and a.worker != b.worker and a.start < b.end and b.start < a.end]
+    assert len({span.worker for span in spans}) >= 2 and overlapping, f"steps of different outcomes on different workers at once: {spans}"
 
     assert summary["errors"] == [] and summary["loops"] >= 5, summary
     assert summary["counts"] == [json.dumps([list(row) for row in rows_before])], "every query saw each outcome's rows exactly once, old or new"

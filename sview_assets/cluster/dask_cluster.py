@@ -93,9 +93,3 @@ class LocalDaskCluster:
                     process.kill()
                     process.wait()
         self.processes.clear()
-
-    def __enter__(self) -> LocalDaskCluster:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

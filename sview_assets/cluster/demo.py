@@ -25,35 +25,23 @@ import dagster as dg
 from ..executors import DASK_SCHEDULER_ENV, EXECUTOR_ENV
 from ..settings import PROJECT_ROOT, SviewSettings
 from .dask_cluster import LocalDaskCluster
+from .placements import StepSpan, step_spans
 from .postgres import LocalPostgres
 
 WORKERS = ("worker_a", "worker_b")
 DEMO_CITY = "demo"
 
 
-def step_placements(instance: dg.DagsterInstance, worker_pids: dict[int, str]) -> list[tuple[str, str, str, float]]:
-    """(partition, step, worker, seconds) of every successful step of every run in ``instance``, in start order."""
-    placements = []
-    for run in instance.get_runs():
-        partition = run.tags.get("dagster/partition", "-")
-        starts = {e.step_key: e for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)}
-        for end in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS):
-            start = starts[end.step_key]
-            worker = worker_pids.get(start.dagster_event.pid, f"pid {start.dagster_event.pid} (not a worker)")
-            placements.append((start.timestamp, partition, end.step_key, worker, end.timestamp - start.timestamp))
-    return [placement[1:] for placement in sorted(placements)]
-
-
-def print_placements(placements: list[tuple[str, str, str, float]]) -> None:
+def print_placements(spans: list[StepSpan]) -> None:
     print("\nwhich worker ran what (in start order):")
-    if not placements:
+    if not spans:
         print("  no step succeeded")
         return
-    width = max(len(step) for _, step, _, _ in placements)
-    for partition, step, worker, seconds in placements:
-        print(f"  {worker:<10} {step:<{width}}  {partition:<22} {seconds:7.1f} s")
-    for worker in sorted({worker for _, _, worker, _ in placements}):
-        mine = [seconds for _, _, w, seconds in placements if w == worker]
+    width = max(len(span.step) for span in spans)
+    for span in spans:
+        print(f"  {span.worker:<10} {span.step:<{width}}  {span.partition:<22} {span.seconds:7.1f} s")
+    for worker in sorted({span.worker for span in spans}):
+        mine = [span.seconds for span in spans if span.worker == worker]
         print(f"  {worker}: {len(mine)} steps, {sum(mine):.0f} s of work")
 
 
@@ -78,10 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = fresh_data_root(SviewSettings(data_root=args.data_root, city=DEMO_CITY), Path(args.data_root).resolve() / "cluster_demo")
     folder = Path(tempfile.mkdtemp(prefix="sview-cluster-demo-"))
-    home = folder / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "instance" / "dagster-postgres.yaml", home / "dagster.yaml")
     postgres = LocalPostgres().start()
+    home = postgres.dagster_home(folder / "dagster_home")
     print(f"PostgreSQL (Dagster instance) on 127.0.0.1:{postgres.port}, pid {postgres.pid()}")
     shared = {**postgres.environment(), "DAGSTER_HOME": str(home), "SVIEW_DATA_ROOT": settings.data_root, "SVIEW_CITY": DEMO_CITY}
     cluster = LocalDaskCluster(folder / "dask", WORKERS, shared)
@@ -95,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         command += [a for a in args.pipeline_args if a != "--"]
         done = subprocess.run(command, env={**os.environ, EXECUTOR_ENV: "dask", DASK_SCHEDULER_ENV: cluster.address})
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            print_placements(step_placements(instance, cluster.worker_pids()))
+            print_placements(step_spans(instance, [run.run_id for run in instance.get_runs()], cluster.worker_pids()))
     finally:
         cluster.stop()
         postgres.remove()

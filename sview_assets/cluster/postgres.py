@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..ports import free_port
+from ..settings import PROJECT_ROOT
 
 BIN_ENV = "SVIEW_PG_BIN"
 DEFAULT_BIN = "/usr/lib/postgresql/15/bin"
@@ -42,6 +43,14 @@ class LocalPostgres:
     def environment(self) -> dict[str, str]:
         """The variable ``instance/dagster-postgres.yaml`` reads."""
         return {URL_ENV: self.url}
+
+    def dagster_home(self, folder: Path) -> Path:
+        """Make ``folder`` a ``DAGSTER_HOME`` whose instance lives in this server (``instance/dagster-postgres.yaml``,
+        which reads the URL from ``environment()``); returns it."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT_ROOT / "instance" / "dagster-postgres.yaml", folder / "dagster.yaml")
+        return folder
 
     def _command(self, *args: str) -> list[str]:
         binary = Path(os.environ.get(BIN_ENV) or DEFAULT_BIN) / args[0]
