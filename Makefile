@@ -7,10 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME := $(CURDIR)/data/.dagster
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-DEMO_CITIES := demo demo_north
+DEMO_CITIES := demo demo_north demo_tracts
 UI_PORT ?= 3000
 
-.PHONY: install demo demo-city cluster-demo test test-fast lint ui sql bench clean-demo instance
+.PHONY: install demo demo-city cluster-demo test test-fast lint ui sql check bench clean-demo instance
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,8 @@ instance:
 	@mkdir -p $(DAGSTER_HOME)
 	@test -f $(DAGSTER_HOME)/dagster.yaml || cp instance/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
-# The two demo cities of data/cities.toml: demo (132 locations) and demo_north (48, another look, areas of its own).
+# The demo cities of data/cities.toml: demo (132 locations), demo_north (48, another look, areas of its own) and
+# demo_tracts (48, tract codes, outcomes declared in its own outcomes.toml).
 demo-city: install
 	@for city in $(DEMO_CITIES); do \
 		if [ -f data/$$city/raw/area_boundaries.geojson ]; then echo "demo city already in data/$$city/raw (make clean-demo to regenerate)"; \
@@ -56,6 +57,10 @@ lint: install
 # no lock, so it can stay open while the pipeline runs.
 sql: install
 	$(BIN)/python -m sview_assets.sql
+
+# The pre-flight check of a city (CITY=<city>; default every city of data/cities.toml): what a run will build, in seconds.
+check: install
+	$(BIN)/sview-check $(if $(CITY),--city $(CITY))
 
 ui: install instance
 	$(BIN)/python -m sview_assets.ui --port $(UI_PORT)

@@ -29,8 +29,8 @@ def main() -> None:
     from sview_assets.ml.cross_validation import train_outcome
     from sview_assets.ml.presets import TrainSettings
     from sview_assets.ml.threads import configure_tensorflow_threads
-    from sview_assets.outcomes import get_outcome
     from sview_assets.settings import SviewSettings
+    from sview_assets.sources.declarations import read_declarations
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--training-set", default=str(SviewSettings.from_env().paths.training_set))
@@ -50,7 +50,8 @@ def main() -> None:
             lsoas = aggregate_lsoas(result.out_of_fold)
             part = lsoas[lsoas["method"] == SCORE_MEAN]
             taus[name][outcome] = round(float(kendalltau(part["predicted_decile"], part["true_decile"]).statistic), 4)
-    visible = [o for o in args.outcomes if get_outcome(o).visible_in_demo]
+    declarations = read_declarations(SviewSettings.from_env().paths.root / "outcomes.toml")
+    visible = [o for o in args.outcomes if not declarations.outcome(o).negative_control]
     emit(
         {
             "training_set": args.training_set,

@@ -22,8 +22,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .outcomes import OUTCOME_KEYS
 from .settings import CITY_ENV, DEFAULT_CITY, validate_city
+from .sources.declarations import OUTCOME_KEY
 
 CITIES_FILE = "cities.toml"
 
@@ -102,8 +102,10 @@ def parse_cities_file(path: Path) -> Deployment:
         if not isinstance(fractions, list) or not fractions or not all(isinstance(f, int | float) and 0 < f < 1 for f in fractions):
             raise CitiesFileError(f"{path}: [[transfer]] number {number}: `fractions` must be a list of numbers between 0 and 1, e.g. [0.01, 0.05, 0.1].")
         outcomes = entry.get("outcomes")
-        if outcomes is not None and (not isinstance(outcomes, list) or not outcomes or not all(o in OUTCOME_KEYS for o in outcomes)):
-            raise CitiesFileError(f"{path}: [[transfer]] number {number}: `outcomes` must be a list of known outcomes ({', '.join(OUTCOME_KEYS)}).")
+        if outcomes is not None and (not isinstance(outcomes, list) or not outcomes or not all(isinstance(o, str) and OUTCOME_KEY.match(o) for o in outcomes)):
+            raise CitiesFileError(
+                f"{path}: [[transfer]] number {number}: `outcomes` must be a list of outcome keys (as the cities' outcomes.toml declare them)."
+            )
         pair = TransferPair(entry["source"], entry["target"], tuple(float(f) for f in fractions), tuple(outcomes) if outcomes else None)
         missing = [c for c in (pair.source, pair.target) if c not in cities]
         if missing:

@@ -22,10 +22,10 @@ from pathlib import Path
 import dagster as dg
 
 from .cities import TransferPair, read_deployment
-from .outcomes import OUTCOME_KEYS
 from .run_launch import EngineRunner, InProcessRunner, RunSpec, runner_from_env
 from .run_plan import plan_stages
 from .scope import CityScope
+from .sources.declarations import DECLARATION_FILE, DeclarationError, read_declarations
 from .staleness import plan_image_batches
 
 TRAINED_ASSET = "ordinal_model"
@@ -135,18 +135,13 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description="Materialize every sview asset of the configured cities (data/cities.toml or SVIEW_CITY), in this process.")
     parser.add_argument("--city", action="append", help="a city to run (repeat for several; default: every city of the deployment)")
-    parser.add_argument(
-        "--outcomes", nargs="*", help=f"outcomes to train (default: every outcome the city's label files provide, of {', '.join(OUTCOME_KEYS)})"
-    )
+    parser.add_argument("--outcomes", nargs="*", help="outcomes to train (default: every outcome the city's declarations and label files provide)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="training preset: 'default' (fast, early stopping) or 'paper' (the original code's settings)")
     parser.add_argument("--epochs", type=int, help="override the preset's most epochs per model")
     parser.add_argument("--patience", type=int, help="override the early-stopping patience")
     parser.add_argument("--folds", type=int, help="override the number of cross-validation folds")
     parser.add_argument("--batch-size", type=int, help="override the locations per mini-batch")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.outcomes or []) - set(OUTCOME_KEYS))
-    if unknown:
-        parser.error(f"unknown outcome(s) {', '.join(unknown)}; known: {', '.join(OUTCOME_KEYS)}")
     overrides = {k: v for k in ("preset", "epochs", "patience", "folds", "batch_size") if (v := getattr(args, k)) is not None}
 
     from .definitions import defs
@@ -158,6 +153,15 @@ def main(argv: list[str] | None = None) -> None:
     if not_deployed:
         parser.error(f"city {', '.join(not_deployed)} is not in this deployment ({', '.join(deployed)}); list it in data/cities.toml")
     cities = args.city or deployed
+    declared = set()
+    for city in cities:
+        try:
+            declared |= set(read_declarations(storage.for_city(city).paths.city_file(DECLARATION_FILE)).keys)
+        except DeclarationError as exc:
+            parser.error(str(exc))
+    unknown = sorted(set(args.outcomes or []) - declared)
+    if unknown:
+        parser.error(f"unknown outcome(s) {', '.join(unknown)}; declared for {', '.join(cities)}: {', '.join(sorted(declared))}")
     if not os.environ.get("DAGSTER_HOME"):
         print("DAGSTER_HOME is not set: runs are not kept after this process (the Makefile sets it to data/.dagster).")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .ml.aggregate import DECILE_MEAN, SCORE_MEAN
-from .outcomes import get_outcome
 from .settings import SviewSettings
+from .sources.declarations import DECLARATION_FILE, Declarations, read_declarations
 
 HEADER = (
     "| outcome | Kendall tau-b, `score_mean` | tau-b, `decile_mean` | within one decile (`score_mean`) | LSOAs |",
@@ -25,15 +25,18 @@ def read_metrics(settings: SviewSettings) -> pd.DataFrame:
         return connection.execute("SELECT * FROM model_metrics").fetchdf()
 
 
-def metrics_markdown(metrics: pd.DataFrame) -> str:
-    """One row per outcome, best `score_mean` tau-b first: both methods' tau-b, within-one accuracy, LSOAs."""
+def metrics_markdown(metrics: pd.DataFrame, declarations: Declarations) -> str:
+    """One row per outcome, best `score_mean` tau-b first: both methods' tau-b, within-one accuracy, LSOAs.
+
+    Titles come from the city's declarations; a negative control is set in bold.
+    """
     wide = metrics.pivot(index="outcome", columns="method", values="kendall_tau_b")
     within = metrics[metrics["method"] == SCORE_MEAN].set_index("outcome")
     rows = list(HEADER)
     for outcome in wide.sort_values(SCORE_MEAN, ascending=False).index:
-        entry = get_outcome(outcome)
-        title = f"{entry.title} (`{outcome}`)"
-        if not entry.visible_in_demo:
+        entry = declarations.outcome(outcome) if outcome in declarations.keys else None
+        title = f"{entry.title if entry else outcome} (`{outcome}`)"
+        if entry and entry.negative_control:
             title = f"**{title}**"
         rows.append(
             f"| {title} | {wide.at[outcome, SCORE_MEAN]:.2f} | {wide.at[outcome, DECILE_MEAN]:.2f} "
@@ -44,7 +47,7 @@ def metrics_markdown(metrics: pd.DataFrame) -> str:
 
 def print_metrics(settings: SviewSettings) -> None:
     """Print the results table of the city's warehouse."""
-    print(metrics_markdown(read_metrics(settings)))
+    print(metrics_markdown(read_metrics(settings), read_declarations(settings.paths.city_file(DECLARATION_FILE))))
 
 
 def read_transfer(target: SviewSettings, source: str) -> pd.DataFrame:

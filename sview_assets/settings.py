@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,13 @@ def ensure_writable_folder(folder: Path) -> Path:
     return folder
 
 
+def _confined(folder: Path, name: str, what: str) -> Path:
+    parts = Path(name).parts
+    if not name or Path(name).is_absolute() or ".." in parts:
+        raise ValueError(f"File name {name!r} is not inside the city's {what} ({folder}); give a name relative to it, without '..'.")
+    return folder / name
+
+
 @dataclass(frozen=True)
 class CityPaths:
     """Every path the pipeline reads or writes for one city."""
@@ -84,10 +92,18 @@ class CityPaths:
 
         The check is on the name, so a link the user put inside ``raw/`` (to a national file, say) still works.
         """
-        parts = Path(name).parts
-        if not name or Path(name).is_absolute() or ".." in parts:
-            raise ValueError(f"File name {name!r} is not inside the city's raw/ folder ({self.raw}); give a name relative to it, without '..'.")
-        return self.raw / name
+        return _confined(self.raw, name, "raw/ folder")
+
+    def city_file(self, name: str) -> Path:
+        """A file of the city's own folder named in the launchpad (its ``outcomes.toml``), confined like :meth:`raw_file`."""
+        return _confined(self.root, name, "folder")
+
+    def copy_inputs_to(self, other: CityPaths) -> None:
+        """Copy what a user provides for the city (``raw/`` and its ``outcomes.toml``) into ``other``'s folder."""
+        shutil.copytree(self.raw, other.raw)
+        declarations = self.root / "outcomes.toml"
+        if declarations.is_file():
+            shutil.copy(declarations, other.root / declarations.name)
 
     @property
     def raw_images(self) -> Path:

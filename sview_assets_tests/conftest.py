@@ -30,11 +30,9 @@ def tiny_raw(tmp_path_factory):
 
 @pytest.fixture
 def tiny_city(tiny_raw, tmp_path):
-    """A private copy of the tiny city's raw files under ``tmp_path``."""
-    import shutil
-
+    """A private copy of the tiny city's raw files and outcome declarations under ``tmp_path``."""
     settings = SviewSettings(data_root=str(tmp_path), city="tiny")
-    shutil.copytree(tiny_raw.paths.raw, settings.paths.raw)
+    tiny_raw.paths.copy_inputs_to(settings.paths)
     return settings
 
 

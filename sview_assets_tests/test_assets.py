@@ -17,7 +17,6 @@ from sview_assets.ml.deciles import rank_deciles
 from sview_assets.ml.feature_store import file_sha256, read_feature_attrs, read_feature_ids
 from sview_assets.ml.training_set import read_training_table
 from sview_assets.settings import PROJECT_ROOT, SviewSettings
-from sview_assets.sources.files import DEFAULT_SOURCE_FILES
 from sview_assets.sql import connect
 
 from .helpers import materialize_batch
@@ -39,7 +38,7 @@ def test_label_tables_hold_the_source_values(built_city):
     assert locations.set_index("img_id")["lsoa11"].equals(directory.set_index("img_id").sort_index()["lsoa11"])
 
     labels = query(settings, "SELECT * FROM lsoa_labels WHERE outcome = 'income'").set_index("lsoa11")
-    iod = pd.read_csv(raw / DEFAULT_SOURCE_FILES["iod"]).set_index("LSOA code (2011)")
+    iod = pd.read_csv(raw / "iod_2015_domain_ranks.csv").set_index("LSOA code (2011)")
     city_ranks = iod.loc[labels.index, "Income Rank (where 1 is most deprived)"]
     assert (labels["raw_value"] == city_ranks).all()
     expected = rank_deciles(city_ranks.astype(float))

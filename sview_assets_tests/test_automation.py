@@ -9,8 +9,8 @@ import dagster as dg
 
 from sview_assets.definitions import build_city
 from sview_assets.demo.geography import CitySpec
-from sview_assets.outcomes import OUTCOME_KEYS
 from sview_assets.resources import Vgg16Resource
+from sview_assets.sources.declarations import read_declarations
 from sview_assets.sources.images import find_batches
 from sview_assets.staleness import BatchScan, scan_batches
 
@@ -134,7 +134,8 @@ def test_declarative_automation_moves_one_stage_at_a_time_and_retries_a_failure_
     # Each outcome's chain is requested together (one run per outcome partition); the views wait
     # until some metrics exist.
     chain = ("ordinal_model", "location_predictions", "lsoa_predictions", "model_metrics")
-    assert requested == {key: len(OUTCOME_KEYS) for key in chain}
+    declared = len(read_declarations(settings.paths.root / "outcomes.toml").keys)
+    assert requested == {key: declared for key in chain} and declared == 14
     assert evaluate(result.cursor)[1] == {}
 
     tiny = {"epochs": 1, "folds": 2, "patience": 1, "batch_size": 16}

@@ -17,7 +17,7 @@ def run_cli(settings, tmp_path, *args):
 def test_unknown_outcomes_are_refused_before_any_work(tiny_city, tmp_path):
     done = run_cli(tiny_city, tmp_path, "--outcomes", "income", "nosuch")
     assert done.returncode == 2
-    assert "unknown outcome(s) nosuch; known: income, employment" in done.stderr
+    assert "unknown outcome(s) nosuch; declared for tiny: bad_health, control, crime" in done.stderr
     assert not tiny_city.paths.warehouse.exists() and not (tmp_path / "dagster_home" / "storage").exists()
 
 

@@ -1,7 +1,6 @@
 """Steps of one run executed by two Dask worker processes, with the instance on PostgreSQL: the labels of two
 cities in one run, both workers running steps at the same time, and tables equal to a single-machine run's."""
 
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -28,7 +27,7 @@ def tables(settings):
 
 
 def test_steps_of_one_run_run_on_two_dask_workers_at_once_and_equal_a_single_machine_run(tiny_city, tmp_path, monkeypatch):
-    shutil.copytree(tiny_city.paths.raw, tiny_city.storage().for_city("tiny_b").paths.raw)
+    tiny_city.paths.copy_inputs_to(tiny_city.storage().for_city("tiny_b").paths)
     (Path(tiny_city.data_root) / "cities.toml").write_text('cities = ["tiny", "tiny_b"]\n')
     monkeypatch.delenv("SVIEW_CITY", raising=False)
     postgres = LocalPostgres().start()
@@ -55,7 +54,7 @@ def test_steps_of_one_run_run_on_two_dask_workers_at_once_and_equal_a_single_mac
     monkeypatch.delenv(EXECUTOR_ENV)
     for city in CITIES:
         alone = SviewSettings(data_root=str(tmp_path / "single"), city=city)
-        shutil.copytree(tiny_city.paths.raw, alone.paths.raw)
+        tiny_city.paths.copy_inputs_to(alone.paths)
         assert definitions_for_city(alone).resolve_job_def(f"{city}__labels_job").execute_in_process(instance=dg.DagsterInstance.ephemeral()).success
         distributed, single = tables(tiny_city.storage().for_city(city)), tables(alone)
         for name in single:

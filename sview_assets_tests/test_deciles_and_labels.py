@@ -1,13 +1,18 @@
 """Decile cuts and the label table: decile 1 is the most deprived for every outcome."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from sview_assets.demo.generator import declaration_text
+from sview_assets.demo.geography import DEMO_CITY
 from sview_assets.ml.deciles import rank_deciles
-from sview_assets.outcomes import OUTCOMES, get_outcome
-from sview_assets.sources.files import DEFAULT_SOURCE_FILES
+from sview_assets.sources.declarations import read_declarations, standard_declarations
 from sview_assets.sources.labels import build_lsoa_labels
+
+DEMO_OUTCOMES = standard_declarations(("iod_2015", "census_2011", "london_income_2012_13"), Path("outcomes.toml")).outcomes
 
 
 def test_rank_deciles_balanced_and_ordered():
@@ -35,17 +40,25 @@ def test_rank_deciles_ties_are_deterministic():
     assert first.equals(second.reindex(first.index))
 
 
-def test_unknown_outcome_lists_known_keys():
-    with pytest.raises(KeyError, match="known outcomes: income"):
-        get_outcome("happiness")
+def test_an_undeclared_outcome_lists_the_declared_keys(tiny_raw):
+    with pytest.raises(KeyError, match="declared: income, employment"):
+        read_declarations(tiny_raw.paths.root / "outcomes.toml").outcome("happiness")
 
 
-@pytest.mark.parametrize("outcome", OUTCOMES, ids=lambda o: o.key)
+def tiny_labels(settings, text: str | None = None):
+    """The label build of the tiny city, under its own declarations or ``text``."""
+    path = settings.paths.root / "outcomes.toml"
+    if text is not None:
+        path.write_text(text)
+    locations = pd.read_csv(settings.paths.raw / "postcode_directory.csv")
+    return build_lsoa_labels(read_declarations(path), settings.paths.raw, locations["lsoa11"].tolist())
+
+
+@pytest.mark.parametrize("outcome", DEMO_OUTCOMES, ids=lambda o: o.key)
 def test_most_deprived_lsoa_gets_decile_one(tiny_raw, outcome):
     """For each outcome, the LSOA at the deprived end of the raw value is in decile 1."""
-    raw = tiny_raw.paths.raw
-    locations = pd.read_csv(raw / "postcode_directory.csv")
-    build = build_lsoa_labels({k: raw / v for k, v in DEFAULT_SOURCE_FILES.items()}, locations["lsoa11"].tolist())
+    locations = pd.read_csv(tiny_raw.paths.raw / "postcode_directory.csv")
+    build = tiny_labels(tiny_raw)
     rows = build.labels[build.labels["outcome"] == outcome.key].set_index("lsoa11")
     assert len(rows) == locations["lsoa11"].nunique()
     worst = rows["raw_value"].idxmin() if outcome.most_deprived == "low" else rows["raw_value"].idxmax()
@@ -54,51 +67,57 @@ def test_most_deprived_lsoa_gets_decile_one(tiny_raw, outcome):
     assert rows.loc[best, "decile"] == 10
 
 
-def test_deciles_are_cut_within_the_city(tiny_raw):
+def test_deciles_are_cut_within_the_city(tiny_city):
     """The IoD file holds LSOAs outside the city; they neither appear nor shift the city's deciles."""
-    raw = tiny_raw.paths.raw
-    locations = pd.read_csv(raw / "postcode_directory.csv")
-    iod = pd.read_csv(raw / DEFAULT_SOURCE_FILES["iod"])
+    locations = pd.read_csv(tiny_city.paths.raw / "postcode_directory.csv")
+    iod = pd.read_csv(tiny_city.paths.raw / "iod_2015_domain_ranks.csv")
     assert len(iod) > locations["lsoa11"].nunique()
-    build = build_lsoa_labels({"iod": raw / DEFAULT_SOURCE_FILES["iod"]}, locations["lsoa11"].tolist())
+    build = tiny_labels(tiny_city, 'standard = ["iod_2015"]\n')
     income = build.labels[build.labels["outcome"] == "income"]
     assert set(income["lsoa11"]) == set(locations["lsoa11"])
     assert income["decile"].value_counts().tolist() == [2] * 10
 
 
-def test_missing_source_is_reported_not_fatal(tiny_raw, tmp_path):
-    raw = tiny_raw.paths.raw
-    lsoas = pd.read_csv(raw / "postcode_directory.csv")["lsoa11"].tolist()
-    build = build_lsoa_labels({"iod": raw / DEFAULT_SOURCE_FILES["iod"], "income": tmp_path / "absent.csv"}, lsoas)
-    assert build.sources_missing == {"income": str(tmp_path / "absent.csv")}
-    assert "mean_income" not in set(build.labels["outcome"])
-    with pytest.raises(FileNotFoundError, match="No outcome can be built for this city.*mean_income: income source file not found"):
-        build_lsoa_labels({"income": tmp_path / "absent.csv"}, lsoas)
+def test_without_a_declaration_file_a_missing_english_source_is_reported_not_fatal(tiny_city):
+    raw = tiny_city.paths.raw
+    (tiny_city.paths.root / "outcomes.toml").unlink()
+    (raw / "household_income_2012_13.csv").unlink()
+    build = tiny_labels(tiny_city)
+    assert build.sources_missing == {"london_income_2012_13": str(raw / "household_income_2012_13.csv")}
+    assert "mean_income" not in set(build.labels["outcome"]) and "control" not in set(build.labels["outcome"])
+    assert len(build.outcomes) == 11
+    for name in ("iod_2015_domain_ranks.csv", "census_2011_lsoa.csv"):
+        (raw / name).unlink()
+    with pytest.raises(FileNotFoundError, match="No outcome can be built for this city.*mean_income: London household income file not found"):
+        tiny_labels(tiny_city)
+
+
+def test_the_demo_declaration_brings_the_standards_and_the_control():
+    assert declaration_text(DEMO_CITY).splitlines()[1] == 'standard = ["iod_2015", "census_2011", "london_income_2012_13"]'
 
 
 def test_a_city_with_iod_and_census_only_gets_exactly_those_outcomes(tiny_city):
     import dagster as dg
 
     from sview_assets.definitions import build_city, city_resources
-    from sview_assets.outcomes import CENSUS, IOD
 
     raw = tiny_city.paths.raw
-    (raw / DEFAULT_SOURCE_FILES["income"]).unlink()
-    extra = pd.read_csv(raw / DEFAULT_SOURCE_FILES["extra"])
-    extra.rename(columns={"Control index": "Something else"}).to_csv(raw / DEFAULT_SOURCE_FILES["extra"], index=False)
+    (raw / "household_income_2012_13.csv").unlink()
+    (tiny_city.paths.root / "outcomes.toml").unlink()
     city = build_city("tiny")
     outcome_partitions = city.scope.outcomes
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(outcome_partitions.name, ["control", "income"])
     assets = [city.asset("postcode_locations"), city.asset("lsoa_labels")]
     result = dg.materialize(assets, instance=instance, resources=city_resources(tiny_city))
-    expected = [o.key for o in OUTCOMES if o.source in (IOD, CENSUS)]
+    expected = [o.key for o in DEMO_OUTCOMES if o.source in ("iod_2015", "census_2011")]
     assert sorted(instance.get_dynamic_partitions(outcome_partitions.name)) == sorted(expected)
     metadata = result.asset_materializations_for_node("tiny__lsoa_labels")[0].metadata
     not_built = metadata["outcomes_not_built"].value
-    assert sorted(not_built) == ["control", "mean_income", "median_income"]
-    assert "income source file not found" in not_built["mean_income"] and "'Control index' is not in" in not_built["control"]
+    assert sorted(not_built) == ["mean_income", "median_income"]
+    assert "London household income file not found" in not_built["mean_income"]
     assert metadata["outcome_partitions_removed"].value == ["control"]
+    assert metadata["declarations"].value == "default English sources (no outcomes.toml)"
     assert sorted(metadata["outcomes"].value) == sorted(expected)
 
 

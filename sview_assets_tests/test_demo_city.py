@@ -9,8 +9,8 @@ import pytest
 
 from sview_assets.demo.generator import generate_city
 from sview_assets.demo.geography import CitySpec
-from sview_assets.sources.census import read_census_shares
-from sview_assets.sources.iod import read_iod_ranks
+from sview_assets.sources.declarations import read_declarations
+from sview_assets.sources.outcome_values import read_outcome_values
 
 SMALL = CitySpec(n_lsoas=20, n_locations=44, seed=11, batch_size=20, image_width=160, image_height=120)
 
@@ -54,8 +54,12 @@ def test_labels_follow_the_latent_factors(tmp_path):
     spec = CitySpec(n_lsoas=100, n_locations=200, seed=5, batch_size=200, image_width=160, image_height=120)
     written = generate_city(tmp_path, spec, progress=lambda _: None)
     truth = pd.read_csv(written["ground_truth"]).set_index("lsoa11")
-    ranks = read_iod_ranks(written["iod"]).reindex(truth.index)
-    shares = read_census_shares(written["census"]).reindex(truth.index)
+    declarations = read_declarations(written["declarations"])
+
+    def values(source: str):
+        return read_outcome_values(declarations.source(source), declarations.outcomes_of(source), tmp_path).reindex(truth.index)
+
+    ranks, shares = values("iod_2015"), values("census_2011")
     assert np.corrcoef(ranks["income"], truth["affluence"])[0, 1] > 0.8
     assert np.corrcoef(shares["overcrowding"], truth["density"])[0, 1] > 0.5
     for factor in ("affluence", "greenery", "density"):

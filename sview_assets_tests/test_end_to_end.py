@@ -191,12 +191,9 @@ def served_city(tmp_path_factory):
     """
     from dagster_graphql import DagsterGraphQLClient
 
-    from sview_assets.sources.files import DEFAULT_SOURCE_FILES
-
     root = tmp_path_factory.mktemp("served")
     settings = make_city(root / "data", E2E_CITY, city="served")
-    for source in ("iod", "census", "extra"):
-        (settings.paths.raw / DEFAULT_SOURCE_FILES[source]).unlink()
+    (settings.paths.root / "outcomes.toml").write_text('standard = ["london_income_2012_13"]\n')
     held = root / "batch_002.zip"
     shutil.move(settings.paths.raw_images / "batch_002.zip", held)
     # The deployment's cities come from data/cities.toml, as a user's would (not SVIEW_CITY).
@@ -325,18 +322,16 @@ def test_a_city_added_to_the_cities_file_appears_in_the_ui_after_a_reload(served
     assert still["__typename"] == "AssetNode" and still["groupName"] == "served"
 
 
-def test_cli_trains_exactly_the_outcomes_a_city_without_income_and_extras_has(tmp_path):
-    from sview_assets.outcomes import CENSUS, IOD, OUTCOMES
-    from sview_assets.sources.files import DEFAULT_SOURCE_FILES
+def test_cli_trains_exactly_the_outcomes_a_city_declaring_iod_and_census_has(tmp_path):
+    from sview_assets.sources.declarations import read_declarations
 
     settings = make_city(tmp_path / "data", city="plain")
-    for source in ("income", "extra"):
-        (settings.paths.raw / DEFAULT_SOURCE_FILES[source]).unlink()
+    (settings.paths.root / "outcomes.toml").write_text('standard = ["iod_2015", "census_2011"]\n')
     env = city_environment(settings, tmp_path / "dagster_home")
     command = [sys.executable, "-m", "sview_assets.pipeline", "--epochs", "1", "--patience", "1", "--folds", "2"]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    expected = {o.key for o in OUTCOMES if o.source in (IOD, CENSUS)}
+    expected = set(read_declarations(settings.paths.root / "outcomes.toml").keys)
     with connect(settings) as connection:
         trained = {row[0] for row in connection.execute("SELECT DISTINCT outcome FROM model_metrics").fetchall()}
         wide_columns = [row[0] for row in connection.execute("DESCRIBE lsoa_predictions_wide").fetchall()]

@@ -5,9 +5,11 @@ import pandas as pd
 from pydantic import Field
 
 from ..metadata import preview
+from ..preflight import batch_finding
+from ..resources import Vgg16Resource
 from ..scope import CityScope
 from ..settings import Storage, SviewSettings
-from ..sources.images import BatchSource, ExtractionLimits, batch_manifest, find_batches, stage_batch
+from ..sources.images import BatchSource, ExtractionLimits, batch_manifest, find_batches, headings_by_location, stage_batch
 
 _LIMITS = ExtractionLimits()
 
@@ -33,7 +35,7 @@ def build_image_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         metadata={"partition_expr": "batch"},
         kinds={"deltalake", "pandas"},
     )
-    def image_manifest(context: dg.AssetExecutionContext, config: ImageBatchConfig, storage: Storage) -> pd.DataFrame:
+    def image_manifest(context: dg.AssetExecutionContext, config: ImageBatchConfig, storage: Storage, vgg16: Vgg16Resource) -> pd.DataFrame:
         """What one image batch holds: per img_id, the headings present, file paths, and any problem.
 
         Archives are extracted (safely: no absolute paths, '..' or links; bounded total size and compression
@@ -46,6 +48,8 @@ def build_image_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         batch = context.partition_key
         settings = storage.for_city(scope.city)
         source = find_batch(settings, batch)
+        finding = batch_finding(settings, source, vgg16.recipe(), headings_by_location(source.member_names()))
+        (context.log.info if finding.ok else context.log.warning)(finding.text)
         fingerprint = source.fingerprint()
         folder = stage_batch(source, settings.paths.staged_images, config.limits())
         manifest = batch_manifest(folder, batch)

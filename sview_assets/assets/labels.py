@@ -6,36 +6,37 @@ from pydantic import Field
 
 from ..conditions import start_a_new_city
 from ..metadata import preview
-from ..outcomes import CENSUS, EXTRA, INCOME, IOD
 from ..partitions import sync_outcome_partitions
+from ..preflight import label_findings
 from ..scope import CityScope
-from ..settings import Storage
-from ..sources.boundaries import assign_areas, read_area_boundaries
-from ..sources.common import LSOA_CODE
-from ..sources.files import BOUNDARY_FILE, DEFAULT_SOURCE_FILES, POSTCODE_FILE
+from ..settings import CityPaths, Storage
+from ..sources.declarations import DECLARATION_FILE, Declarations, read_declarations
+from ..sources.files import BOUNDARY_FILE, POSTCODE_FILE
 from ..sources.labels import build_lsoa_labels
-from ..sources.postcodes import read_postcode_locations
+from ..sources.postcodes import place_locations
 
 
-class PostcodeConfig(dg.Config):
+class DeclarationsConfig(dg.Config):
+    declaration_file: str = Field(
+        default=DECLARATION_FILE,
+        description="The city's outcome declarations under data/<city>/ (TOML: standard declarations, sources and outcomes; see the README). "
+        "Absent: the English 2011-era sources (IoD 2015, Census 2011, London income), each used where its file is in raw/.",
+    )
+
+    def declarations(self, paths: CityPaths) -> Declarations:
+        return read_declarations(paths.city_file(self.declaration_file))
+
+
+class PostcodeConfig(DeclarationsConfig):
     postcode_file: str = Field(
         default=POSTCODE_FILE,
-        description="Postcode directory CSV under data/<city>/raw/ (pcd, oa11, lsoa11, msoa11, lat, long, img_id), or a table of img_id, lat, long "
-        "whose areas come from the boundary file.",
+        description="Postcode directory CSV under data/<city>/raw/ (img_id, lat, long and an area column: lsoa21cd, lsoa11cd, lsoa21, lsoa11 "
+        "or area_code, plus pcds/pcd, oa and msoa columns if it has them), or a table of img_id, lat, long whose areas come from the boundary file.",
     )
     boundary_file: str = Field(
         default=BOUNDARY_FILE,
-        description="Area boundaries (GeoJSON, long/lat) under raw/; places each location of a table without lsoa11 in the area containing it.",
+        description="Area boundaries (GeoJSON, long/lat) under raw/; places each location of a table without area codes in the area containing it.",
     )
-
-
-class LabelSourcesConfig(dg.Config):
-    iod_file: str = Field(default=DEFAULT_SOURCE_FILES[IOD], description="Indices of Deprivation domain ranks CSV under raw/ (2015 or 2019 layout).")
-    census_file: str = Field(default=DEFAULT_SOURCE_FILES[CENSUS], description="Census 2011 LSOA counts CSV under raw/ (GEO_CODE, GEO_TYP2, count columns).")
-    income_file: str = Field(
-        default=DEFAULT_SOURCE_FILES[INCOME], description="Household income CSV under raw/ (Code, Mean 2012/13, Median 2012/13); London only."
-    )
-    extra_file: str = Field(default=DEFAULT_SOURCE_FILES[EXTRA], description="Extra outcomes CSV under raw/ (lsoa11 plus one column per extra outcome).")
 
 
 KINDS = {"deltalake", "pandas"}
@@ -62,26 +63,20 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         paths = storage.for_city(scope.city).paths
         paths.root.mkdir(parents=True, exist_ok=True)
         source_file = paths.raw_file(config.postcode_file)
-        result = read_postcode_locations(source_file)
-        frame = result.locations
+        placed_locations = place_locations(source_file, paths.raw_file(config.boundary_file), config.declarations(paths).area_column)
+        result, frame = placed_locations.read, placed_locations.locations
         placed = {}
-        if not result.has_area_codes:
-            boundary_file = paths.raw_file(config.boundary_file)
-            if not boundary_file.is_file():
-                raise FileNotFoundError(
-                    f"{source_file} has no lsoa11 column, so its locations are placed in areas by point in polygon, but the boundary file "
-                    f"{boundary_file} does not exist. Add the city's area boundaries there (GeoJSON, long/lat, an area_code property per feature)."
-                )
-            assignment = assign_areas(frame["long"].to_numpy(), frame["lat"].to_numpy(), read_area_boundaries(boundary_file))
-            frame["lsoa11"] = assignment.codes.to_numpy()
-            outside = frame.loc[assignment.outside.to_numpy(), "img_id"].tolist()
+        if placed_locations.boundary_file:
+            outside = list(placed_locations.outside_every_area)
             if outside:
-                context.log.warning(f"{len(outside)} location(s) lie outside every area of {boundary_file} and have no area: img_id {outside[:20]}")
+                context.log.warning(
+                    f"{len(outside)} location(s) lie outside every area of {placed_locations.boundary_file} and have no area: img_id {outside[:20]}"
+                )
             placed = {
-                "areas_from": dg.MetadataValue.path(str(boundary_file)),
+                "areas_from": dg.MetadataValue.path(str(placed_locations.boundary_file)),
                 "locations_outside_every_area": len(outside),
                 "img_ids_outside_every_area": dg.MetadataValue.json(outside[:50]),
-                "locations_in_several_areas": assignment.in_several,
+                "locations_in_several_areas": placed_locations.in_several_areas,
             }
         context.add_output_metadata(
             {
@@ -89,6 +84,7 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 "lsoas": int(frame["lsoa11"].nunique()),
                 "msoas": int(frame["msoa11"].nunique()),
                 "rows_without_image": result.rows_without_image,
+                "area_column": result.area_column or "(point in polygon)",
                 "source_file": dg.MetadataValue.path(str(source_file)),
                 **placed,
                 "preview": preview(frame),
@@ -104,29 +100,25 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
     )
     def lsoa_labels(
         context: dg.AssetExecutionContext,
-        config: LabelSourcesConfig,
+        config: DeclarationsConfig,
         storage: Storage,
         postcode_locations: pd.DataFrame,
     ) -> pd.DataFrame:
-        """Raw value and within-city decile of every outcome for every LSOA of the city (long table).
+        """Raw value and within-city decile of every declared outcome for every area of the city (long table).
 
-        Decile 1 is always the most deprived tenth of the city's LSOAs (lowest income, highest share of
-        bad health, rank 1 of a deprivation domain). Deciles are cut over the LSOAs that have image
+        The outcomes are those declared in the city's `outcomes.toml` (standard English declarations and
+        its own sources); a declaration naming a missing file or column fails the run with the
+        declaration's line. Decile 1 is always the most deprived tenth of the city's areas (lowest
+        income, highest share of bad health, rank 1 of a deprivation domain). Deciles are cut over the LSOAs that have image
         locations, so national files can be used as they are. The city's outcomes are the ones its files
         provide: they become the `<city>__outcome` partitions of the models and predictions; every outcome not
         built is listed with the reason (missing file, missing column, no value for this city).
         """
         paths = storage.for_city(scope.city).paths
-        files = {
-            IOD: paths.raw_file(config.iod_file),
-            CENSUS: paths.raw_file(config.census_file),
-            INCOME: paths.raw_file(config.income_file),
-            EXTRA: paths.raw_file(config.extra_file),
-        }
-        areas = postcode_locations["lsoa11"].dropna()
-        build = build_lsoa_labels(files, areas.tolist(), own_area_codes=not areas.str.match(LSOA_CODE).all())
-        for outcome, reason in build.outcomes_not_built.items():
-            context.log.warning(f"outcome {outcome!r} not built: {reason}")
+        declarations = config.declarations(paths)
+        build = build_lsoa_labels(declarations, paths.raw, postcode_locations["lsoa11"].dropna().tolist())
+        for finding in label_findings(build):
+            (context.log.info if finding.ok else context.log.warning)(finding.text)
         added, removed = sync_outcome_partitions(context.instance, scope.outcomes.name, build.outcomes)
         context.log.info(f"{len(build.outcomes)} outcome(s) for this city: {', '.join(build.outcomes)}")
         if removed:
@@ -141,6 +133,8 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 "outcomes_not_built": dg.MetadataValue.json(build.outcomes_not_built),
                 "outcome_partitions_added": dg.MetadataValue.json(added),
                 "outcome_partitions_removed": dg.MetadataValue.json(removed),
+                "declarations": dg.MetadataValue.path(str(declarations.path)) if declarations.from_file else "default English sources (no outcomes.toml)",
+                "standard_declarations": dg.MetadataValue.json(list(declarations.standards)),
                 "sources_read": dg.MetadataValue.json(build.sources_read),
                 "sources_missing": dg.MetadataValue.json(build.sources_missing),
                 "city_lsoas_without_label": dg.MetadataValue.json(build.lsoas_without_labels),

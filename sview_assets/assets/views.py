@@ -4,28 +4,28 @@ import dagster as dg
 
 from ..conditions import keep_up_to_date
 from ..files import atomic_path
-from ..outcomes import OUTCOME_KEYS
 from ..resources import WarehouseSQL
 from ..scope import CityScope
 from ..settings import Storage
+from ..sources.declarations import OUTCOME_KEY
 from ..warehouse.duckdb_views import VIEWS_FILE, schema_views, use_schema
 
 VIEW_NAMES = ("metrics_summary", "lsoa_predictions_wide")
 
 
 def _quoted(identifier: str) -> str:
-    """A double-quoted SQL identifier; only registry keys (checked at import) reach here."""
-    if identifier not in OUTCOME_KEYS:
-        raise ValueError(f"{identifier!r} is not a registered outcome key")
+    """A double-quoted SQL identifier; only outcome keys (lower-case letters, digits and '_', as declarations require) pass."""
+    if not OUTCOME_KEY.match(identifier):
+        raise ValueError(f"{identifier!r} is not an outcome key")
     return '"' + identifier + '"'
 
 
 def view_statements(outcomes: list[str]) -> list[str]:
-    """CREATE OR REPLACE VIEW statements for the summary views; the wide view has one column per outcome, in registry order.
+    """CREATE OR REPLACE VIEW statements for the summary views; the wide view has one column per outcome, in ``outcomes``' order.
 
     Both read the tables' plain names, that is each outcome's newest model version.
     """
-    wide_columns = ",\n    ".join(f"max(CASE WHEN outcome = '{key}' THEN predicted_decile END) AS {_quoted(key)}" for key in OUTCOME_KEYS if key in outcomes)
+    wide_columns = ",\n    ".join(f"max(CASE WHEN outcome = '{key}' THEN predicted_decile END) AS {_quoted(key)}" for key in outcomes)
     return [
         """CREATE OR REPLACE VIEW metrics_summary AS
 SELECT outcome, method,

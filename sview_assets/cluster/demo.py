@@ -46,12 +46,12 @@ def print_placements(spans: list[StepSpan]) -> None:
 
 
 def fresh_data_root(source: SviewSettings, data_root: Path) -> SviewSettings:
-    """A new data root holding a copy of ``source``'s raw files only."""
+    """A new data root holding a copy of ``source``'s inputs only (raw files and outcome declarations)."""
     if not (source.paths.raw / "area_boundaries.geojson").is_file():
         raise SystemExit(f"{source.paths.raw} has no demo city; run `make demo-city` first.")
     shutil.rmtree(data_root, ignore_errors=True)
     copy = SviewSettings(data_root=str(data_root), city=source.city)
-    shutil.copytree(source.paths.raw, copy.paths.raw)
+    source.paths.copy_inputs_to(copy.paths)
     return copy
 
 

@@ -1,12 +1,15 @@
-"""Write a demo city under ``<city>/raw/`` in the real file formats.
+"""Write a demo city under ``<city>/raw/`` in the real file formats, and its ``<city>/outcomes.toml``.
 
 Files: Indices of Deprivation 2015 domain ranks (with LSOAs from outside the
 city, as the national file has), Census 2011 LSOA counts, London-style
-household income, an extra-outcomes CSV with the negative control (each when
-the spec's ``label_sources`` list it), the postcode directory with img_id (or,
-for a city with areas of its own, only each location's coordinates), area
-boundaries (GeoJSON grid cells), image batches as zip archives, and
-``ground_truth.csv`` with the latent factors.
+household income, an extra-outcomes CSV with the negative control, an
+ACS-style tract table (median household income, poverty counts, the control)
+(each when the spec's ``label_sources`` list it), the postcode directory with
+img_id (or, for a city with areas of its own, only each location's
+coordinates), area boundaries (GeoJSON grid cells), image batches as zip
+archives, and ``ground_truth.csv`` with the latent factors. The declaration
+file names the standard English declarations for the English layouts and
+declares the control and the tract table's outcomes itself.
 """
 
 from __future__ import annotations
@@ -23,14 +26,81 @@ from PIL import Image
 
 from ..files import write_bytes_if_changed
 from ..ml.threads import available_cores
-from ..outcomes import CENSUS, EXTRA, INCOME, IOD, OUTCOMES, outcomes_from
-from ..sources.files import BOUNDARY_FILE, DEFAULT_SOURCE_FILES, POSTCODE_FILE
+from ..sources.declarations import DECLARATION_FILE, standard_declarations
+from ..sources.files import BOUNDARY_FILE, POSTCODE_FILE
 from ..sources.images import HEADINGS
-from .geography import LAT_STEP, LONG_STEP, CitySpec, deprivation_scores, locations_table, lsoa_table
+from .geography import ACS, CENSUS, EXTRA, INCOME, IOD, LAT_STEP, LONG_STEP, CitySpec, deprivation_scores, locations_table, lsoa_table
 from .render import render_scene
 
 GROUND_TRUTH_FILE = "ground_truth.csv"
 NATIONAL_EXTRA_LSOAS = 0.25
+STANDARDS = {IOD: "iod_2015", CENSUS: "census_2011", INCOME: "london_income_2012_13"}
+"""The standard declaration whose layout each English demo file is written in."""
+EXTRA_FILE = "extra_outcomes.csv"
+ACS_FILE = "acs_2023_tracts.csv"
+CONTROL_TITLE = "Negative control (demo city: no visual signal)"
+OWN_DECLARATIONS = {
+    EXTRA: f"""
+[[source]]
+name = "demo_extra"
+file = "{EXTRA_FILE}"
+area_column = "lsoa11"
+title = "Demo negative control"
+
+[[outcome]]
+key = "control"
+title = "{CONTROL_TITLE}"
+source = "demo_extra"
+value = "Control index"
+most_deprived = "low"
+negative_control = true
+""",
+    ACS: f"""
+[[source]]
+name = "acs"
+file = "{ACS_FILE}"
+area_column = "GEOID"
+title = "ACS 5-year estimates by tract (demo)"
+
+[[outcome]]
+key = "median_income"
+title = "Median household income (ACS B19013)"
+source = "acs"
+value = "B19013_001E"
+most_deprived = "low"
+minimum = 0
+
+[[outcome]]
+key = "poverty"
+title = "Share of people below the poverty level (ACS B17001)"
+source = "acs"
+numerators = ["B17001_002E"]
+denominator = "B17001_001E"
+most_deprived = "high"
+
+[[outcome]]
+key = "control"
+title = "{CONTROL_TITLE}"
+source = "acs"
+value = "control_index"
+most_deprived = "low"
+negative_control = true
+""",
+}
+
+
+def _standard(source: str):
+    """The standard declaration whose layout the demo's ``source`` file follows."""
+    return standard_declarations((STANDARDS[source],), Path(DECLARATION_FILE))
+
+
+def declaration_text(spec: CitySpec) -> str:
+    """The city's ``outcomes.toml``: the standard declarations of its English files, then its own sources."""
+    standards = [STANDARDS[s] for s in spec.label_sources if s in STANDARDS]
+    text = "# Outcome declarations of a synthetic demo city (written by python -m sview_assets.demo).\n"
+    if standards:
+        text += "standard = [" + ", ".join(f'"{name}"' for name in standards) + "]\n"
+    return text + "".join(OWN_DECLARATIONS[s] for s in spec.label_sources if s in OWN_DECLARATIONS)
 
 
 def _iod_frame(scores: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -41,7 +111,7 @@ def _iod_frame(scores: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     frame["LSOA name (2011)"] = [f"Demo {code[-4:]}" for code in frame["LSOA code (2011)"]]
     frame["Local Authority District code (2013)"] = "E09900001"
     frame["Local Authority District name (2013)"] = "Demo City"
-    for outcome in outcomes_from(IOD):
+    for outcome in _standard(IOD).outcomes:
         score = np.concatenate([scores[outcome.key].to_numpy(), rng.standard_normal(n_extra)])
         ranks = pd.Series(-score).rank(method="first").astype(int)
         frame[outcome.columns[0]] = ranks.to_numpy()
@@ -54,7 +124,7 @@ def _census_frame(scores: pd.DataFrame, rng: np.random.Generator) -> pd.DataFram
     frame["GEO_TYPE"] = "LSOA"
     frame["GEO_TYP2"] = "LSOADZ"
     n = len(scores)
-    for outcome in outcomes_from(CENSUS):
+    for outcome in _standard(CENSUS).outcomes:
         total = rng.integers(600, 1100, size=n)
         frame[outcome.denominator] = total
         share = scores[outcome.key].to_numpy()
@@ -69,16 +139,29 @@ def _census_frame(scores: pd.DataFrame, rng: np.random.Generator) -> pd.DataFram
 
 def _income_frame(scores: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame({"Code": scores["lsoa11"], "Names": [f"Demo {c[-4:]}" for c in scores["lsoa11"]]})
-    for outcome in outcomes_from(INCOME):
+    for outcome in _standard(INCOME).outcomes:
         frame[outcome.columns[0]] = np.round(scores[outcome.key].to_numpy(), -1).astype(int)
     return frame
 
 
 def _extra_frame(scores: pd.DataFrame) -> pd.DataFrame:
-    frame = pd.DataFrame({"lsoa11": scores["lsoa11"]})
-    for outcome in outcomes_from(EXTRA):
-        frame[outcome.columns[0]] = np.round(scores[outcome.key].to_numpy(), 5)
-    return frame
+    return pd.DataFrame({"lsoa11": scores["lsoa11"], "Control index": np.round(scores["control"].to_numpy(), 5)})
+
+
+def _acs_frame(scores: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """An ACS-style tract table: GEOID, NAME, median household income (B19013), poverty universe and count (B17001)."""
+    n = len(scores)
+    universe = rng.integers(1500, 6000, size=n)
+    return pd.DataFrame(
+        {
+            "GEOID": scores["lsoa11"],
+            "NAME": [f"Census Tract {int(code[5:]) / 100:.2f}; Demo County; Illinois" for code in scores["lsoa11"]],
+            "B19013_001E": np.round(scores["median_income"].to_numpy() * 1.9, -2).astype(int),
+            "B17001_001E": universe,
+            "B17001_002E": rng.binomial(universe, scores["poverty"].to_numpy()),
+            "control_index": np.round(scores["control"].to_numpy(), 5),
+        }
+    )
 
 
 def _boundaries(lsoas: pd.DataFrame, code_property: str) -> dict:
@@ -177,20 +260,25 @@ def generate_city(raw_dir: Path, spec: CitySpec = CitySpec(), progress=print) ->
         CENSUS: _census_frame(scores, rng),
         INCOME: _income_frame(scores),
         EXTRA: _extra_frame(scores),
+        ACS: _acs_frame(scores, rng),
     }
+    files = {k: _standard(k).sources[0].file for k in STANDARDS} | {EXTRA: EXTRA_FILE, ACS: ACS_FILE}
     for source, frame in frames.items():
         if source not in spec.label_sources:
             continue
-        path = raw_dir / DEFAULT_SOURCE_FILES[source]
+        path = raw_dir / files[source]
         _write_csv(frame, path)
         written[source] = path
+    written["declarations"] = raw_dir.parent / DECLARATION_FILE
+    write_bytes_if_changed(written["declarations"], declaration_text(spec).encode())
     # A city with areas of its own has no postcode directory: only each location's coordinates.
     directory = locations[["img_id", "lat", "long"] if spec.own_area_codes else ["pcd", "oa11", "lsoa11", "msoa11", "lat", "long", "img_id"]]
     written["postcodes"] = raw_dir / POSTCODE_FILE
     _write_csv(directory, written["postcodes"])
     written["boundaries"] = raw_dir / BOUNDARY_FILE
-    write_bytes_if_changed(written["boundaries"], json.dumps(_boundaries(lsoas, "area_code" if spec.own_area_codes else "LSOA11CD")).encode())
-    truth = lsoas.merge(scores.rename(columns={o.key: f"latent_{o.key}" for o in OUTCOMES}), on="lsoa11")
+    code_property = {"lsoa": "LSOA11CD", "own": "area_code", "tract": "GEOID"}[spec.area_codes]
+    write_bytes_if_changed(written["boundaries"], json.dumps(_boundaries(lsoas, code_property)).encode())
+    truth = lsoas.merge(scores.rename(columns={c: f"latent_{c}" for c in scores.columns if c != "lsoa11"}), on="lsoa11")
     written["ground_truth"] = raw_dir / GROUND_TRUTH_FILE
     _write_csv(truth, written["ground_truth"])
     progress(f"wrote label files and postcode directory for {len(lsoas)} LSOAs, {len(locations)} locations")

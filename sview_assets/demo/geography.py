@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
 
-from ..outcomes import CENSUS, EXTRA, INCOME, IOD
-from .render import DEFAULT_LOOK, NORTHERN_LOOK, Look
+from .render import DEFAULT_LOOK, NORTHERN_LOOK, TRACT_LOOK, Look
+
+IOD, CENSUS, INCOME, EXTRA, ACS = "iod", "census", "income", "extra", "acs"
+"""The label files a demo city can have: the English IoD 2015, Census 2011 and London income layouts, the
+negative control, and an American Community Survey-style table of tracts."""
 
 FACTORS = ("affluence", "greenery", "density", "control")
 LAT_STEP = 0.01
@@ -28,8 +32,13 @@ class CitySpec:
     image_height: int = 240
     look: Look = DEFAULT_LOOK
     origin: tuple[float, float] = (51.40, -0.20)
-    own_area_codes: bool = False
+    area_codes: Literal["lsoa", "own", "tract"] = "lsoa"
     label_sources: tuple[str, ...] = field(default=(IOD, CENSUS, INCOME, EXTRA))
+
+    @property
+    def own_area_codes(self) -> bool:
+        """Areas with codes of their own (not LSOAs): the city has no postcode directory, only coordinates."""
+        return self.area_codes != "lsoa"
 
     def __post_init__(self) -> None:
         if self.n_lsoas < 20:
@@ -85,8 +94,11 @@ def lsoa_table(spec: CitySpec, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def area_code(spec: CitySpec, number: int) -> str:
-    """An LSOA-style code (``E01900001``), or, for a city with its own areas, a code of its own (``NQ-0001``)."""
-    return f"NQ-{number:04d}" if spec.own_area_codes else f"E01{900000 + number:06d}"
+    """An LSOA-style code (``E01900001``), a code of the city's own (``NQ-0001``), or an 11-digit US tract GEOID
+    (state 17, county 031, tract ``8101.00`` up: ``17031810100``)."""
+    if spec.area_codes == "tract":
+        return f"17031{810000 + 100 * number:06d}"
+    return f"NQ-{number:04d}" if spec.area_codes == "own" else f"E01{900000 + number:06d}"
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -106,10 +118,11 @@ def deprivation_scores(lsoas: pd.DataFrame, rng: np.random.Generator) -> pd.Data
     def noise(scale: float) -> np.ndarray:
         return scale * rng.standard_normal(n)
 
+    income = -a + noise(0.25)
     return pd.DataFrame(
         {
             "lsoa11": lsoas["lsoa11"],
-            "income": -a + noise(0.25),
+            "income": income,
             "employment": -0.9 * a + 0.2 * d + noise(0.35),
             "education": -0.85 * a + noise(0.35),
             "health": -0.7 * a + 0.3 * d + noise(0.4),
@@ -123,6 +136,8 @@ def deprivation_scores(lsoas: pd.DataFrame, rng: np.random.Generator) -> pd.Data
             "unemployment": _sigmoid(-3.0 - 0.55 * a + noise(0.12)),
             "low_qualifications": _sigmoid(-0.9 - 0.6 * a + noise(0.12)),
             "control": lsoas["control"].to_numpy() + noise(0.2),
+            # From the income score, with no draw of its own, so the cities drawn before it was added keep their bytes.
+            "poverty": _sigmoid(-1.7 + 0.6 * income + 0.15 * d),
         }
     )
 
@@ -171,7 +186,19 @@ NORTHERN_DEMO_CITY = CitySpec(
     batch_size=24,
     look=NORTHERN_LOOK,
     origin=(53.78, -1.58),
-    own_area_codes=True,
+    area_codes="own",
     label_sources=(IOD, EXTRA),
 )
-DEMO_CITIES = {"demo": DEMO_CITY, "demo_north": NORTHERN_DEMO_CITY}
+# The third demo city stands for one outside the UK: 11-digit tract codes, a boundary file keyed by GEOID,
+# locations by coordinates, and outcomes declared only in its own outcomes.toml (an ACS-style table).
+TRACT_DEMO_CITY = CitySpec(
+    n_lsoas=24,
+    n_locations=48,
+    seed=19,
+    batch_size=48,
+    look=TRACT_LOOK,
+    origin=(41.85, -87.70),
+    area_codes="tract",
+    label_sources=(ACS,),
+)
+DEMO_CITIES = {"demo": DEMO_CITY, "demo_north": NORTHERN_DEMO_CITY, "demo_tracts": TRACT_DEMO_CITY}

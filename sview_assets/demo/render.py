@@ -32,6 +32,8 @@ class Look:
 
 DEFAULT_LOOK = Look()
 NORTHERN_LOOK = Look(facade_clean=(200, 170, 150), facade_worn=(80, 60, 55), sky=0.8, greenery_shift=-0.7, density_shift=0.6, light=0.85)
+TRACT_LOOK = Look(facade_clean=(235, 225, 205), facade_worn=(110, 95, 80), sky=1.1, greenery_shift=0.3, density_shift=-0.3, light=1.05)
+"""The tract city: paler siding, more yard greenery, lower buildings, brighter light."""
 
 
 def _sigmoid(x: float) -> float:

@@ -1,9 +1,10 @@
 """Area boundaries from a GeoJSON FeatureCollection in longitude/latitude (optional in England, required where
 locations carry no area code).
 
-Each feature names its area in one of the usual properties (``area_code``, ``LSOA11CD``, ``lsoa11cd`` or
-``lsoa11``); areas keep whatever codes the file uses (ONS LSOA codes in England and Wales, a statistical
-office's own codes elsewhere). Geometries are Polygons or MultiPolygons, holes included; several
+Each feature names its area in one of the usual properties (``area_code``; ``LSOA21CD`` or ``LSOA11CD`` of
+the ONS files; ``GEOID`` of US Census tracts; ``CODE_IRIS`` of French IRIS; see ``CODE_PROPERTIES``); areas
+keep whatever codes the file uses (ONS LSOA codes in England and Wales, a statistical office's own codes
+elsewhere). Geometries are Polygons or MultiPolygons, holes included; several
 features with one code make one area.
 """
 
@@ -20,7 +21,7 @@ import shapely
 
 from .common import SourceFormatError
 
-CODE_PROPERTIES = ("area_code", "LSOA11CD", "lsoa11cd", "lsoa11")
+CODE_PROPERTIES = ("area_code", "LSOA21CD", "lsoa21cd", "LSOA11CD", "lsoa11cd", "lsoa11", "GEOID", "geoid", "CODE_IRIS")
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-LSOA_CODE = re.compile(r"^[EW]01\d{6}$")
 
 
 class SourceFormatError(ValueError):
@@ -101,51 +98,17 @@ def numeric_column(frame: pd.DataFrame, path: Path, column: str, *, integer: boo
     return values.astype("int64" if integer else "float64")
 
 
-def lsoa_codes(frame: pd.DataFrame, path: Path, column: str, city_areas: frozenset[str] = frozenset()) -> pd.Series:
-    """Validate a column of area codes: LSOA 2011 codes or codes of the city's own areas (``city_areas``), each once."""
+def area_codes(frame: pd.DataFrame, path: Path, column: str) -> pd.Series:
+    """Validate a column of area codes: present on every row and each once. Codes are whatever the city's files use
+    (2011 or 2021 LSOAs, US tracts, IRIS ...); the ones that are not the city's areas are simply not used."""
     codes = frame[column].str.strip()
-    reject_rows(
-        path,
-        frame,
-        ~(codes.str.match(LSOA_CODE) | codes.isin(city_areas)),
-        lambda i, line: f"column {column!r}, {line}: {codes.iloc[i]!r} is not an LSOA 2011 code" + (" nor an area of this city." if city_areas else "."),
-        "Expected codes like 'E01000001' (England) or 'W01000001' (Wales), or the codes of the city's boundary file.",
-    )
+    reject_rows(path, frame, codes == "", lambda i, line: f"column {column!r}, {line}: the area code is empty.", "Every row needs its area's code.")
     duplicated = codes.duplicated(keep="first")
     reject_rows(
         path,
         frame,
         duplicated,
-        lambda i, line: f"duplicate LSOA {codes.iloc[i]!r} in column {column!r} at {line} ({int(duplicated.sum())} duplicate row(s)).",
-        "Each LSOA must appear once.",
+        lambda i, line: f"duplicate area code {codes.iloc[i]!r} in column {column!r} at {line} ({int(duplicated.sum())} duplicate row(s)).",
+        "Each area must appear once.",
     )
     return codes
-
-
-def read_lsoa_values(
-    path: Path,
-    what: str,
-    code_column: str,
-    source: str,
-    *,
-    integer: bool = False,
-    minimum: float | None = None,
-    all_required: bool = True,
-    city_areas: frozenset[str] = frozenset(),
-) -> pd.DataFrame:
-    """Values of the registry outcomes of ``source`` (one raw column each), indexed by LSOA.
-
-    With ``all_required`` every outcome's column must be present; otherwise the
-    outcomes whose column is absent are simply not returned. Codes are LSOA codes, or codes of
-    ``city_areas`` (a city whose areas come from its boundary file).
-    """
-    from ..outcomes import outcomes_from
-
-    frame = read_csv(path, what)
-    outcomes = outcomes_from(source)
-    if not all_required:
-        outcomes = tuple(o for o in outcomes if o.columns[0] in frame.columns)
-    require_columns(frame, path, [code_column, *[o.columns[0] for o in outcomes]], what)
-    codes = lsoa_codes(frame, path, code_column, city_areas)
-    values = {o.key: numeric_column(frame, path, o.columns[0], integer=integer, minimum=minimum).to_numpy() for o in outcomes}
-    return pd.DataFrame(values, index=pd.Index(codes.to_numpy(), name="lsoa11"))

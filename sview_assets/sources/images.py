@@ -93,6 +93,28 @@ class BatchSource:
             digest.update(f"{file.relative_to(self.path.parent)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
         return digest.hexdigest()[:16]
 
+    def member_names(self) -> list[str]:
+        """The file names the batch holds, read from the folder or the archive's index (nothing is extracted or decoded)."""
+        if not self.is_archive:
+            return sorted(p.name for p in self.path.rglob("*") if p.is_file())
+        try:
+            if self.path.name.lower().endswith(".zip"):
+                with zipfile.ZipFile(self.path) as archive:
+                    return sorted(PurePosixPath(info.filename).name for info in archive.infolist() if not info.is_dir())
+            with tarfile.open(self.path) as archive:
+                return sorted(PurePosixPath(member.name).name for member in archive.getmembers() if member.isfile())
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+            raise ValueError(f"{self.path}: not a readable archive ({exc}). Re-create or remove it.") from None
+
+
+def headings_by_location(names: list[str]) -> dict[int, set[str]]:
+    """The headings found for each img_id among image file names (other names are left out)."""
+    found: dict[int, set[str]] = {}
+    for name in names:
+        if match := IMAGE_NAME.match(name):
+            found.setdefault(int(match["img_id"]), set()).add(match["heading"].lower())
+    return found
+
 
 def batch_key(path: Path) -> str:
     """Partition key of a batch: its name without archive suffix, unsafe characters replaced."""

@@ -1,4 +1,4 @@
-"""Assemble per-LSOA outcome values from every label source present for a city."""
+"""Assemble per-area outcome values and within-city deciles from a city's declared label files."""
 
 from __future__ import annotations
 
@@ -8,13 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..ml.deciles import rank_deciles
-from ..outcomes import CENSUS, EXTRA, INCOME, IOD, OUTCOMES
-from .census import read_census_shares
-from .extra import read_extra_outcomes
-from .income import read_household_income
-from .iod import read_iod_ranks
-
-READERS = {IOD: read_iod_ranks, CENSUS: read_census_shares, INCOME: read_household_income, EXTRA: read_extra_outcomes}
+from .declarations import Declarations
+from .outcome_values import read_outcome_values
 
 
 @dataclass
@@ -22,6 +17,7 @@ class LabelBuild:
     """Long label table plus what was read, what was missing and which outcomes were not built (and why)."""
 
     labels: pd.DataFrame
+    declarations: Declarations
     sources_read: dict[str, str] = field(default_factory=dict)
     sources_missing: dict[str, str] = field(default_factory=dict)
     lsoas_without_labels: dict[str, int] = field(default_factory=dict)
@@ -29,39 +25,50 @@ class LabelBuild:
 
     @property
     def outcomes(self) -> list[str]:
-        """The outcomes this city has labels for, in registry order."""
+        """The outcomes this city has labels for, in declaration order."""
         present = set(self.labels["outcome"]) if len(self.labels) else set()
-        return [o.key for o in OUTCOMES if o.key in present]
+        return [key for key in self.declarations.keys if key in present]
 
 
-def build_lsoa_labels(source_files: dict[str, Path], city_lsoas: list[str], own_area_codes: bool = False) -> LabelBuild:
-    """Raw value and within-city decile for every (LSOA, outcome) the sources cover.
+def build_lsoa_labels(declarations: Declarations, raw_dir: Path, city_areas: list[str]) -> LabelBuild:
+    """:func:`collect_lsoa_labels`, failing with every reason when no outcome can be built."""
+    build = collect_lsoa_labels(declarations, raw_dir, city_areas)
+    if not build.outcomes:
+        reasons = "; ".join(f"{k}: {v}" for k, v in build.outcomes_not_built.items())
+        raise FileNotFoundError(f"No outcome can be built for this city ({reasons}). Add at least one label source (see {declarations.path}).")
+    return build
 
-    ``source_files`` maps a source kind to its file; a file that does not exist
-    is skipped and reported (London income, say, exists only for London), and
-    so is each outcome that cannot be built, with the reason. The deciles are
-    cut over ``city_lsoas`` only, so national files work as-is. With ``own_area_codes`` (areas from the
-    city's boundary file), the files may use those areas' codes instead of LSOA codes.
+
+def collect_lsoa_labels(declarations: Declarations, raw_dir: Path, city_areas: list[str]) -> LabelBuild:
+    """Raw value and within-city decile for every (area, outcome) the declared sources cover.
+
+    A declared source whose file is missing stops the build with the declaration's file and line; only
+    the default English declarations (a city without ``outcomes.toml``) skip absent files, reporting each.
+    Each outcome that cannot be built (no area of this city has a value) is reported with the reason.
+    The deciles are cut over ``city_areas`` only, so national files work as they are.
     """
-    city = pd.Index(sorted(set(city_lsoas)), name="lsoa11")
-    build = LabelBuild(labels=pd.DataFrame())
+    city = pd.Index(sorted(set(city_areas)), name="lsoa11")
+    build = LabelBuild(labels=pd.DataFrame(), declarations=declarations)
     pieces = []
-    for source, path in source_files.items():
-        outcomes = [o for o in OUTCOMES if o.source == source]
-        if not Path(path).is_file():
-            build.sources_missing[source] = str(path)
-            build.outcomes_not_built.update({o.key: f"{source} source file not found: {path}" for o in outcomes})
+    for source in declarations.sources:
+        outcomes = declarations.outcomes_of(source.name)
+        path = Path(raw_dir) / source.file
+        if not path.is_file():
+            if not source.optional:
+                raise source.origin.error(
+                    f"source {source.name!r} reads {path}, which does not exist.",
+                    f'Put the file there, give its name under [files] ({source.name} = "..."), or remove the declaration.',
+                )
+            build.sources_missing[source.name] = str(path)
+            build.outcomes_not_built.update({o.key: f"{source.title} file not found: {path}" for o in outcomes})
             continue
-        values = READERS[source](Path(path), frozenset(city) if own_area_codes else frozenset()).reindex(city)
-        build.sources_read[source] = str(path)
+        values = read_outcome_values(source, outcomes, raw_dir).reindex(city)
+        build.sources_read[source.name] = str(path)
         for outcome in outcomes:
-            if outcome.key not in values.columns:
-                build.outcomes_not_built[outcome.key] = f"column {outcome.columns[0]!r} is not in {path}"
-                continue
             column = values[outcome.key]
             build.lsoas_without_labels[outcome.key] = int(column.isna().sum())
             if column.isna().all():
-                build.outcomes_not_built[outcome.key] = f"no LSOA of this city has a value in {path}"
+                build.outcomes_not_built[outcome.key] = f"no area of this city has a value in {path} (are the codes of the same vintage as the locations'?)"
                 continue
             deciles = rank_deciles(column, low_is_first=outcome.most_deprived == "low")
             pieces.append(
@@ -69,16 +76,14 @@ def build_lsoa_labels(source_files: dict[str, Path], city_lsoas: list[str], own_
                     {
                         "lsoa11": city.to_numpy(),
                         "outcome": outcome.key,
-                        "source": source,
+                        "source": source.name,
                         "raw_value": column.to_numpy(dtype="float64"),
                         "decile": deciles.to_numpy(),
                     }
                 ).dropna(subset=["raw_value"])
             )
-    if not pieces:
-        reasons = "; ".join(f"{k}: {v}" for k, v in build.outcomes_not_built.items())
-        raise FileNotFoundError(f"No outcome can be built for this city ({reasons}). Add at least one label source.")
-    labels = pd.concat(pieces, ignore_index=True)
-    labels["decile"] = labels["decile"].astype("int64")
-    build.labels = labels.sort_values(["outcome", "lsoa11"], ignore_index=True)
+    if pieces:
+        labels = pd.concat(pieces, ignore_index=True)
+        labels["decile"] = labels["decile"].astype("int64")
+        build.labels = labels.sort_values(["outcome", "lsoa11"], ignore_index=True)
     return build
