@@ -72,6 +72,7 @@ bench: install
 	$(BIN)/python benchmarks/warehouse.py
 	$(BIN)/python benchmarks/manifest.py
 	$(BIN)/python benchmarks/sensor_tick.py
+	$(BIN)/python benchmarks/metric_intervals.py
 
 clean-demo:
 	rm -rf $(addprefix data/,$(DEMO_CITIES))

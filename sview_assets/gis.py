@@ -18,7 +18,7 @@ import shapely
 from .files import atomic_path
 from .sources.boundaries import AreaBoundaries
 
-LAYER_COLUMNS = ("area_code", "n_locations", "mean_score", "predicted_decile", "true_decile", "model_version")
+LAYER_COLUMNS = ("area_code", "n_locations", "mean_score", "score_std_error", "predicted_decile", "true_decile", "model_version")
 CRS = "EPSG:4326"
 
 
@@ -45,6 +45,7 @@ def write_prediction_layers(path: Path, predictions: pd.DataFrame, boundaries: A
                 part["lsoa11"].to_numpy(dtype=object),
                 part["n_locations"].to_numpy(dtype=np.int64),
                 part["mean_score"].to_numpy(dtype=np.float64),
+                part["score_std_error"].to_numpy(dtype=np.float64),
                 part["predicted_decile"].to_numpy(dtype=np.int64),
                 part["true_decile"].to_numpy(dtype=np.int64),
                 part["model_version"].to_numpy(dtype=object),

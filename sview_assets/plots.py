@@ -56,12 +56,17 @@ def map_panel_inches(n_areas: int) -> float:
     return float(min(14.0, 4.0 * max(1.0, np.sqrt(n_areas / 100))))
 
 
+FEW_LOCATIONS = 3
+"""Predictions resting on fewer locations than this are hatched on the maps: one or two photos are a thin basis."""
+
+
 def decile_map(lsoas: pd.DataFrame, title: str, boundaries=None):
     """True and predicted deciles side by side, in kilometres around the city's centre with equal aspect.
 
     Areas are filled polygons without edges when ``boundaries`` (an
     :class:`~sview_assets.sources.boundaries.AreaBoundaries`) are given, else squares at their centroids;
-    the figure grows with the number of areas.
+    the figure grows with the number of areas. On the predicted panel, areas whose prediction rests on
+    fewer than :data:`FEW_LOCATIONS` locations (column ``n_locations``) are hatched (crossed at centroids).
     """
     from matplotlib.collections import PolyCollection
 
@@ -70,6 +75,7 @@ def decile_map(lsoas: pd.DataFrame, title: str, boundaries=None):
     east, north = local_km(lsoas["long"], lsoas["lat"], centre)
     aspect = float(np.ptp(north) / np.ptp(east)) if np.ptp(east) > 0 else 1.0
     figure, axes = plt.subplots(1, 2, figsize=(2 * width + 1.2, width * min(max(aspect, 0.4), 1.6) + 0.8), sharex=True, sharey=True)
+    few = (lsoas["n_locations"] < FEW_LOCATIONS).to_numpy() if "n_locations" in lsoas else np.zeros(len(lsoas), dtype=bool)
     for axis, column in zip(axes, ("true_decile", "predicted_decile")):
         if boundaries is not None:
             rings, values = [], []
@@ -80,12 +86,18 @@ def decile_map(lsoas: pd.DataFrame, title: str, boundaries=None):
             shapes = PolyCollection(rings, array=np.asarray(values, dtype=float), cmap="RdYlGn", edgecolors="face", linewidths=0.1)
             shapes.set_clim(1, 10)
             points = axis.add_collection(shapes)
+            if column == "predicted_decile" and few.any():
+                thin = [np.column_stack(local_km(r[:, 0], r[:, 1], centre)) for code in lsoas.loc[few, "lsoa11"] for r in boundaries.outer_rings(code)]
+                axis.add_collection(PolyCollection(thin, facecolors="none", edgecolors="black", linewidths=0.3, hatch="///"))
             axis.autoscale_view()
         else:
             size = max(2.0, 28.0 * min(1.0, 100 / max(len(lsoas), 1)))
             points = axis.scatter(east, north, c=lsoas[column], cmap="RdYlGn", vmin=1, vmax=10, s=size, marker="s", linewidths=0)
+            if column == "predicted_decile" and few.any():
+                axis.scatter(east[few], north[few], c="black", s=size / 2, marker="x", linewidths=0.6)
         axis.set_aspect("equal")
-        axis.set_title(column.replace("_", " "), fontsize=9)
+        hatched = f" (hatched: {int(few.sum())} on fewer than {FEW_LOCATIONS} locations)" if column == "predicted_decile" and few.any() else ""
+        axis.set_title(column.replace("_", " ") + hatched, fontsize=9)
         axis.set_xlabel("km east of the centre")
     axes[0].set_ylabel("km north of the centre")
     figure.colorbar(points, ax=axes, shrink=0.8, label="decile (1 = most deprived)")
@@ -98,7 +110,8 @@ REGIME_STYLE = {"zero_shot": ("tab:grey", "o"), "fine_tune": ("tab:blue", "s"), 
 
 def transfer_regimes(frame: pd.DataFrame, title: str):
     """Kendall's tau-b (``score_mean``) of each transfer regime against the share of target locations adapted
-    on, one panel per outcome; the dashed line is the unchanged source model on every target LSOA."""
+    on, one panel per outcome, with 95% bootstrap intervals as error bars (regimes set slightly apart); the
+    dashed line and band are the unchanged source model on every target LSOA and its interval."""
     rows = frame[frame["method"] == "score_mean"]
     outcomes = sorted(rows["outcome"].unique())
     columns = min(4, len(outcomes))
@@ -108,10 +121,18 @@ def transfer_regimes(frame: pd.DataFrame, title: str):
         part = rows[rows["outcome"] == outcome]
         everywhere = part[part["fraction"] == 0]
         if len(everywhere):
-            axis.axhline(everywhere["kendall_tau_b"].iloc[0], color=REGIME_STYLE["zero_shot"][0], linestyle="--", linewidth=1)
-        for regime, (colour, marker) in REGIME_STYLE.items():
+            row = everywhere.iloc[0]
+            axis.axhline(row["kendall_tau_b"], color=REGIME_STYLE["zero_shot"][0], linestyle="--", linewidth=1)
+            if pd.notna(row.get("kendall_tau_b_low")):
+                axis.axhspan(row["kendall_tau_b_low"], row["kendall_tau_b_high"], color=REGIME_STYLE["zero_shot"][0], alpha=0.12, linewidth=0)
+        spacing = float(np.diff(np.unique(part["fraction"])).min()) * 0.08 if part["fraction"].nunique() > 1 else 0.002
+        for offset, (regime, (colour, marker)) in zip((-1, 0, 1), REGIME_STYLE.items()):
             points = part[(part["regime"] == regime) & (part["fraction"] > 0)].sort_values("fraction")
-            axis.plot(points["fraction"], points["kendall_tau_b"], marker=marker, color=colour, label=regime.replace("_", " "))
+            tau = points["kendall_tau_b"].to_numpy()
+            low = points.get("kendall_tau_b_low", pd.Series(np.nan, index=points.index)).to_numpy(dtype=float)
+            high = points.get("kendall_tau_b_high", pd.Series(np.nan, index=points.index)).to_numpy(dtype=float)
+            errors = np.nan_to_num(np.vstack([tau - low, high - tau]), nan=0.0)
+            axis.errorbar(points["fraction"] + offset * spacing, tau, yerr=errors, marker=marker, color=colour, capsize=2, label=regime.replace("_", " "))
         axis.set_title(outcome, fontsize=9)
         axis.set_xlabel("share of target locations adapted on", fontsize=8)
         axis.axhline(0, color="black", linewidth=0.5)

@@ -49,7 +49,7 @@ def test_decile_mean_rounds_halves_to_even_like_the_original_script():
 def test_both_methods_side_by_side():
     out = aggregate_lsoas(hand_case())
     assert sorted(out["method"].unique()) == ["decile_mean", "score_mean"]
-    assert len(out) == 20 and list(out.columns) == ["lsoa11", "method", "n_locations", "mean_score", "predicted_decile", "true_decile"]
+    assert len(out) == 20 and list(out.columns) == ["lsoa11", "method", "n_locations", "mean_score", "score_std_error", "predicted_decile", "true_decile"]
 
 
 def test_inconsistent_true_deciles_are_an_error():

@@ -62,7 +62,7 @@ def test_the_geopackage_has_one_layer_per_outcome_and_method_that_gis_tools_open
     layers = {name: kind for name, kind in pyogrio.list_layers(path)}
     assert layers == {"income__score_mean": "MultiPolygon", "income__decile_mean": "MultiPolygon"}
     info = pyogrio.read_info(path, layer="income__score_mean")
-    assert list(info["fields"]) == ["area_code", "n_locations", "mean_score", "predicted_decile", "true_decile", "model_version"]
+    assert list(info["fields"]) == ["area_code", "n_locations", "mean_score", "score_std_error", "predicted_decile", "true_decile", "model_version"]
     assert info["crs"] == "EPSG:4326" and info["features"] == 20
     with sqlite3.connect(path) as gpkg:
         assert gpkg.execute("SELECT count(*) FROM gpkg_contents WHERE data_type = 'features'").fetchone()[0] == 2
@@ -71,4 +71,4 @@ def test_the_geopackage_has_one_layer_per_outcome_and_method_that_gis_tools_open
         expected = connection.execute(
             "SELECT lsoa11, predicted_decile FROM lsoa_predictions WHERE outcome = 'income' AND method = 'score_mean' ORDER BY lsoa11"
         ).fetchall()
-    assert list(zip(fields[0], fields[3])) == [(code, decile) for code, decile in expected]
+    assert list(zip(fields[0], fields[4])) == [(code, decile) for code, decile in expected]

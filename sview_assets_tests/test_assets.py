@@ -184,6 +184,18 @@ def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
     lsoas = query(settings, "SELECT * FROM lsoa_predictions WHERE outcome = 'income'")
     assert set(lsoas["method"]) == {"score_mean", "decile_mean"} and len(lsoas) == 2 * 20
     assert (lsoas.groupby("method")["n_locations"].sum() == 60).all()
+    spread = income.groupby("lsoa11")["score"].std() / np.sqrt(income.groupby("lsoa11").size())
+    assert np.allclose(lsoas[lsoas.method == "score_mean"].set_index("lsoa11")["score_std_error"].reindex(spread.index), spread)
+
+    from sview_assets.report import compare_versions
+
+    compared_versions = compare_versions(settings, "income")
+    assert (compared_versions["newer"], compared_versions["older"], compared_versions["lsoas"]) == (new_version, old_version, 20)
+    assert compared_versions["low"] <= compared_versions["difference"] <= compared_versions["high"]
+    with_intervals = query(settings, "SELECT * FROM model_metrics WHERE outcome = 'income'")
+    assert (with_intervals["kendall_tau_b_low"] <= with_intervals["kendall_tau_b"]).all()
+    assert (with_intervals["kendall_tau_b"] <= with_intervals["kendall_tau_b_high"]).all()
+    assert with_intervals["kendall_tau_b_p_value"].between(1 / 1001, 1).all()
 
     assert defs.resolve_job_def("built__views_job").execute_in_process(instance=instance).success
     summary = query(settings, "SELECT * FROM metrics_summary WHERE outcome IN ('income', 'control')")

@@ -76,3 +76,12 @@ def test_zero_shot_is_partly_right_and_fine_tuning_helps(tmp_path):
     assert (counts["adaptation_lsoas"] + counts["evaluation_lsoas"] == 60).all()
     assert counts.loc[0.0, "adaptation_lsoas"] == 0 and (counts.loc[fractions, "adaptation_lsoas"] >= [6, 12, 18]).all()
     assert (rows.set_index("fraction").loc[fractions, "n_lsoas"] == rows.set_index("fraction").loc[fractions, "evaluation_lsoas"]).all()
+    assert tau.loc[0.0, ZERO_SHOT] > 0 and rows[rows["fraction"] == 0.0]["kendall_tau_b_low"].item() > 0, "zero-shot's interval lies above chance"
+    tuned = rows[rows["regime"] == FINE_TUNE].set_index("fraction")
+    others = rows.pivot_table(index="fraction", columns="regime", values="kendall_tau_b").loc[fractions]
+    assert np.allclose(tuned["tau_b_minus_zero_shot"], others[FINE_TUNE] - others[ZERO_SHOT])
+    assert np.allclose(tuned["tau_b_minus_target_only"], others[FINE_TUNE] - others[TARGET_ONLY])
+    assert (tuned["tau_b_minus_zero_shot_low"] <= tuned["tau_b_minus_zero_shot"]).all() and (
+        tuned["tau_b_minus_zero_shot"] <= tuned["tau_b_minus_zero_shot_high"]
+    ).all()
+    assert rows[rows["regime"] != FINE_TUNE]["tau_b_minus_zero_shot"].isna().all()

@@ -18,6 +18,7 @@ from ..settings import Storage
 from ..sources.boundaries import read_area_boundaries
 from ..sources.files import BOUNDARY_FILE
 from ..warehouse.tables import VERSION_COLUMN, VERSIONED_METADATA_KEY
+from .intervals_config import IntervalsConfig
 from .training import read_out_of_fold
 
 OUTCOME_PARTITION = {"partition_expr": "outcome", VERSIONED_METADATA_KEY: VERSION_COLUMN}
@@ -92,11 +93,14 @@ def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         automation_condition=keep_up_to_date(ignore=dg.AssetSelection.assets(scope.key("postcode_locations"))),
         **common,
     )
-    def model_metrics(context: dg.AssetExecutionContext, storage: Storage, lsoa_predictions: pd.DataFrame, postcode_locations: pd.DataFrame) -> pd.DataFrame:
-        """LSOA-level agreement of predicted and true deciles, per aggregation method.
+    def model_metrics(
+        context: dg.AssetExecutionContext, config: IntervalsConfig, storage: Storage, lsoa_predictions: pd.DataFrame, postcode_locations: pd.DataFrame
+    ) -> pd.DataFrame:
+        """LSOA-level agreement of predicted and true deciles, per aggregation method, each with its interval.
 
         Kendall's tau-b, exact accuracy, within-one-decile accuracy, mean absolute decile error and
-        number of LSOAs; the confusion matrices and a map of predicted vs true deciles are plots in the
+        number of LSOAs; for the first three a 95% bootstrap interval over LSOAs (`<metric>_low`,
+        `<metric>_high`) and for tau-b a permutation p-value (see the config); the confusion matrices and a map of predicted vs true deciles are plots in the
         metadata. The map draws area polygons from `raw/area_boundaries.geojson` when that file exists,
         else LSOA centroids (mean location of their postcodes), in kilometres around the city's centre, and is
         also written to `data/<city>/maps/<outcome>_deciles.png`. Table `model_metrics`, one partition per outcome; see the `metrics_summary` view.
@@ -118,7 +122,7 @@ def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         rows, plots = [], {}
         for method in METHODS:
             part = lsoa_predictions[lsoa_predictions["method"] == method]
-            metrics = decile_metrics(part["predicted_decile"].to_numpy(), part["true_decile"].to_numpy())
+            metrics = decile_metrics(part["predicted_decile"].to_numpy(), part["true_decile"].to_numpy(), config.interval_settings())
             rows.append({"outcome": outcome, "method": method, **metrics, **version.columns()})
             plots[f"confusion_{method}"] = figure_markdown(
                 confusion_heatmap(confusion_matrix(part["predicted_decile"], part["true_decile"]), f"{outcome} ({method})")
@@ -132,7 +136,9 @@ def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         context.add_output_metadata(
             {
                 "trained_at": version.trained_at,
-                **{f"kendall_tau_b_{r['method']}": round(r["kendall_tau_b"], 4) for r in rows},
+                **{f"kendall_tau_b_{r['method']}": f"{r['kendall_tau_b']:.3f} [{r['kendall_tau_b_low']:.3f}, {r['kendall_tau_b_high']:.3f}]" for r in rows},
+                **{f"kendall_tau_b_p_value_{r['method']}": round(r["kendall_tau_b_p_value"], 4) for r in rows},
+                "intervals": config.interval_settings().describe(),
                 **{f"accuracy_{r['method']}": round(r["accuracy"], 4) for r in rows},
                 "metrics": preview(frame),
                 "map_geometry": "boundaries" if boundaries is not None else "centroids",

@@ -7,15 +7,18 @@ from pydantic import Field
 
 from ..conditions import keep_up_to_date
 from ..metadata import figure_markdown, preview
+from ..ml.intervals import INTERVAL_COLUMNS
 from ..ml.model_folder import FINAL_MODEL_FILE
 from ..ml.model_version import read_model_version
 from ..ml.presets import preset_settings
+from ..ml.transfer import COMPARISONS
 from ..resources import WarehouseSQL
 from ..scope import TransferScope
 from ..settings import Storage
 from ..warehouse.duckdb_views import use_schema
 from ..warehouse.tables import TRANSFER_TABLE
 from .features import TENSORFLOW_TAG
+from .intervals_config import IntervalsConfig
 
 COLUMNS = [
     "source_city",
@@ -28,14 +31,16 @@ COLUMNS = [
     "accuracy",
     "within_one_accuracy",
     "mean_absolute_error",
+    *INTERVAL_COLUMNS,
     "n_lsoas",
     "adaptation_lsoas",
     "evaluation_lsoas",
+    *(f"tau_b_minus_{other}{end}" for _, other in COMPARISONS for end in ("", "_low", "_high")),
     "source_model_version",
 ]
 
 
-class TransferConfig(dg.Config):
+class TransferConfig(IntervalsConfig):
     """How the source model is adapted; the same seed and data give the same table."""
 
     fractions: list[float] = Field(
@@ -102,12 +107,15 @@ def build_transfer_assets(scope: TransferScope) -> list[dg.AssetsDefinition]:
             config.seed,
             config.fine_tune_learning_rate,
             log=context.log.info,
+            intervals=config.interval_settings(),
         )
-        frame = frame.assign(source_city=pair.source, target_city=pair.target, outcome=outcome, source_model_version=version.model_version)[COLUMNS]
+        frame = frame.assign(source_city=pair.source, target_city=pair.target, outcome=outcome, source_model_version=version.model_version)
+        frame = frame.reindex(columns=COLUMNS)
         best = frame[frame["method"] == "score_mean"].pivot_table(index="fraction", columns="regime", values="kendall_tau_b")
         context.add_output_metadata(
             {
                 "source_model_version": version.model_version,
+                "intervals": config.interval_settings().describe(),
                 "rows": len(frame),
                 "kendall_tau_b_score_mean": preview(best.reset_index().round(3), rows=20),
                 "regimes": figure_markdown(_regime_plot(frame, f"{pair.source} -> {pair.target}: {outcome}")),

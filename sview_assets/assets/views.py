@@ -30,6 +30,10 @@ def view_statements(outcomes: list[str]) -> list[str]:
         """CREATE OR REPLACE VIEW metrics_summary AS
 SELECT outcome, method,
     round(kendall_tau_b, 3) AS kendall_tau_b,
+    round(kendall_tau_b_low, 3) AS kendall_tau_b_low,
+    round(kendall_tau_b_high, 3) AS kendall_tau_b_high,
+    round(kendall_tau_b_p_value, 4) AS kendall_tau_b_p_value,
+    kendall_tau_b_low > 0 OR kendall_tau_b_high < 0 AS beyond_chance,
     round(accuracy, 3) AS accuracy,
     round(within_one_accuracy, 3) AS within_one_accuracy,
     round(mean_absolute_error, 3) AS mean_absolute_error,

@@ -27,3 +27,17 @@ def rank_deciles(values: pd.Series, *, low_is_first: bool = True) -> pd.Series:
     result = pd.Series(pd.NA, index=values.index, dtype="Int64")
     result.loc[order.index] = classes
     return result
+
+
+def quantile_deciles(values: pd.Series) -> pd.Series:
+    """Deciles 1..10 of predicted scores as the original aggregation code cut them: ``pd.qcut(values, 10)``.
+
+    Bins are bounded by the values' quantiles (not by equal counts), so when the count is not a multiple
+    of ten, or values tie, a class may hold one more or one fewer than another, exactly as in the
+    original. Where ties make two quantiles equal, ``pd.qcut`` refuses ("Bin edges must be unique") and
+    the original code would stop; this falls back to :func:`rank_deciles` then.
+    """
+    try:
+        return pd.Series(pd.qcut(values.to_numpy(dtype=np.float64), N_DECILES, labels=False) + 1, index=values.index).astype("int64")
+    except ValueError:
+        return rank_deciles(values).astype("int64")

@@ -5,24 +5,33 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import kendalltau
 
+from .intervals import IntervalSettings, metric_intervals
+
 N_DECILES = 10
 
 
-def decile_metrics(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
-    """Kendall's tau-b, exact and within-one-decile accuracy, mean absolute decile error, count."""
+def decile_metrics(predicted: np.ndarray, true: np.ndarray, intervals: IntervalSettings | None = None) -> dict[str, float]:
+    """Kendall's tau-b, exact and within-one-decile accuracy, mean absolute decile error, count.
+
+    With ``intervals``, also each of the first three's bootstrap interval (``<metric>_low``,
+    ``<metric>_high``) and tau-b's permutation p-value (``kendall_tau_b_p_value``); see :mod:`.intervals`.
+    """
     predicted = np.asarray(predicted, dtype=np.int64)
     true = np.asarray(true, dtype=np.int64)
     if len(predicted) != len(true) or len(true) == 0:
         raise ValueError("need equally long, non-empty decile arrays")
     error = np.abs(predicted - true)
     tau = kendalltau(predicted, true, variant="b").statistic if len(true) > 1 else float("nan")
-    return {
+    metrics = {
         "kendall_tau_b": float(tau),
         "accuracy": float(np.mean(error == 0)),
         "within_one_accuracy": float(np.mean(error <= 1)),
         "mean_absolute_error": float(np.mean(error)),
         "n_lsoas": int(len(true)),
     }
+    if intervals is not None and len(true) > 1:
+        metrics.update(metric_intervals(predicted, true, intervals))
+    return metrics
 
 
 def confusion_matrix(predicted: np.ndarray, true: np.ndarray) -> np.ndarray:

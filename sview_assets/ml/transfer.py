@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .aggregate import aggregate_lsoas
+from .intervals import IntervalSettings, paired_difference
 from .metrics import decile_metrics
 
 ZERO_SHOT = "zero_shot"
@@ -54,14 +55,38 @@ def sample_adaptation_lsoas(lsoa: np.ndarray, fraction: float, seed: int) -> np.
     return np.isin(lsoa, list(chosen))
 
 
-def evaluate_scores(img_id: np.ndarray, lsoa: np.ndarray, true_decile: np.ndarray, score: np.ndarray) -> list[dict]:
-    """LSOA-level metrics of location scores by both aggregation methods (deciles cut across these LSOAs)."""
+def lsoa_deciles(img_id: np.ndarray, lsoa: np.ndarray, true_decile: np.ndarray, score: np.ndarray) -> dict[str, pd.DataFrame]:
+    """Per aggregation method, the LSOAs (sorted by code) with predicted and true deciles, cut across these LSOAs."""
     locations = pd.DataFrame({"img_id": img_id, "lsoa11": lsoa, "true_decile": true_decile, "score": score})
-    lsoas = aggregate_lsoas(locations)
-    rows = []
-    for method, part in lsoas.groupby("method", sort=False):
-        rows.append({"method": method, **decile_metrics(part["predicted_decile"].to_numpy(), part["true_decile"].to_numpy())})
-    return rows
+    return {method: part.reset_index(drop=True) for method, part in aggregate_lsoas(locations).groupby("method", sort=False)}
+
+
+def evaluate_scores(deciles: dict[str, pd.DataFrame], intervals: IntervalSettings = IntervalSettings()) -> list[dict]:
+    """LSOA-level metrics, with their intervals, of each method's deciles (from :func:`lsoa_deciles`)."""
+    return [
+        {"method": method, **decile_metrics(part["predicted_decile"].to_numpy(), part["true_decile"].to_numpy(), intervals)} for method, part in deciles.items()
+    ]
+
+
+COMPARISONS = ((FINE_TUNE, ZERO_SHOT), (FINE_TUNE, TARGET_ONLY))
+"""The paired differences of tau-b each fine-tuning row carries: does it beat the source model as it is, and a model of the target alone?"""
+
+
+def paired_comparisons(by_regime: dict[str, dict[str, pd.DataFrame]], intervals: IntervalSettings = IntervalSettings()) -> dict[str, dict]:
+    """Per method, tau-b of fine-tuning minus each other regime on the same LSOAs, with the paired bootstrap interval:
+    columns ``tau_b_minus_<regime>``, ``…_low``, ``…_high``."""
+    columns: dict[str, dict] = {}
+    for method, tuned in by_regime[FINE_TUNE].items():
+        for first, second in COMPARISONS:
+            other = by_regime[second][method]
+            if not tuned["lsoa11"].equals(other["lsoa11"]):
+                raise ValueError(f"{first} and {second} were scored on different LSOAs; they cannot be compared pairwise")
+            found = paired_difference(
+                tuned["predicted_decile"].to_numpy(), other["predicted_decile"].to_numpy(), tuned["true_decile"].to_numpy(), settings=intervals
+            )
+            name = f"tau_b_minus_{second}"
+            columns.setdefault(method, {}).update({name: found["difference"], f"{name}_low": found["low"], f"{name}_high": found["high"]})
+    return columns
 
 
 @dataclass(frozen=True)
@@ -93,13 +118,15 @@ def run_transfer(
     seed: int,
     fine_tune_learning_rate: float,
     log: Callable[[str], None] = print,
+    intervals: IntervalSettings = IntervalSettings(),
 ) -> pd.DataFrame:
     """Metrics of every regime and fraction (see the module docstring): one row per regime, fraction and method,
     with ``adaptation_lsoas`` and ``evaluation_lsoas`` (the LSOAs each row was fitted on and scored on).
 
     ``settings`` train the target-only model; fine-tuning uses the same settings at
     ``fine_tune_learning_rate``, usually lower, so that a few LSOAs adjust the source model rather than
-    overwrite it."""
+    overwrite it. Every row carries its metrics' bootstrap intervals over the evaluated LSOAs, and each fine-tuning row
+    the paired differences of :data:`COMPARISONS`."""
     import keras
 
     from .cross_validation import fit_model, predict_scores
@@ -109,7 +136,7 @@ def run_transfer(
     zero_shot = predict_scores(source, target.training_set, target.rows, settings.chunk_rows)
     out = [
         {"regime": ZERO_SHOT, "fraction": 0.0, "adaptation_lsoas": 0, "evaluation_lsoas": len(set(target.lsoa)), **row}
-        for row in evaluate_scores(target.img_id, target.lsoa, target.deciles, zero_shot)
+        for row in evaluate_scores(lsoa_deciles(target.img_id, target.lsoa, target.deciles, zero_shot), intervals)
     ]
     no_rows = np.zeros(0, dtype=np.int64)
     for number, fraction in enumerate(fractions):
@@ -122,8 +149,11 @@ def run_transfer(
         scores[FINE_TUNE] = predict_scores(tuned, target.training_set, target.rows[held], settings.chunk_rows)
         fresh, _ = fit_model(target.training_set, train_rows, train_deciles, no_rows, no_rows, settings, seed + 100 + number, -1)
         scores[TARGET_ONLY] = predict_scores(fresh, target.training_set, target.rows[held], settings.chunk_rows)
+        by_regime = {regime: lsoa_deciles(target.img_id[held], target.lsoa[held], target.deciles[held], scores[regime]) for regime in REGIMES}
+        compared = paired_comparisons(by_regime, intervals)
         for regime in REGIMES:
-            for row in evaluate_scores(target.img_id[held], target.lsoa[held], target.deciles[held], scores[regime]):
-                out.append({"regime": regime, "fraction": float(fraction), **counts, **row})
+            for row in evaluate_scores(by_regime[regime], intervals):
+                paired = compared[row["method"]] if regime == FINE_TUNE else {}
+                out.append({"regime": regime, "fraction": float(fraction), **counts, **row, **paired})
         log(f"fraction {fraction:g}: {counts['adaptation_lsoas']} LSOAs to adapt on, {counts['evaluation_lsoas']} to evaluate on")
     return pd.DataFrame(out)
