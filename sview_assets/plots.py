@@ -88,7 +88,7 @@ def decile_map(lsoas: pd.DataFrame, title: str, boundaries=None):
             points = axis.add_collection(shapes)
             if column == "predicted_decile" and few.any():
                 thin = [np.column_stack(local_km(r[:, 0], r[:, 1], centre)) for code in lsoas.loc[few, "lsoa11"] for r in boundaries.outer_rings(code)]
-                axis.add_collection(PolyCollection(thin, facecolors="none", edgecolors="black", linewidths=0.3, hatch="///"))
+                axis.add_collection(PolyCollection(thin, facecolors="none", edgecolors=(0, 0, 0, 0.35), linewidths=0.0, hatch="//"))
             axis.autoscale_view()
         else:
             size = max(2.0, 28.0 * min(1.0, 100 / max(len(lsoas), 1)))
@@ -96,7 +96,7 @@ def decile_map(lsoas: pd.DataFrame, title: str, boundaries=None):
             if column == "predicted_decile" and few.any():
                 axis.scatter(east[few], north[few], c="black", s=size / 2, marker="x", linewidths=0.6)
         axis.set_aspect("equal")
-        hatched = f" (hatched: {int(few.sum())} on fewer than {FEW_LOCATIONS} locations)" if column == "predicted_decile" and few.any() else ""
+        hatched = f"\nhatched: {int(few.sum())} resting on < {FEW_LOCATIONS} locations" if column == "predicted_decile" and few.any() else ""
         axis.set_title(column.replace("_", " ") + hatched, fontsize=9)
         axis.set_xlabel("km east of the centre")
     axes[0].set_ylabel("km north of the centre")

@@ -137,7 +137,7 @@ def test_the_map_hatches_predictions_resting_on_few_locations():
     )
     figure = decile_map(lsoas, "test")
     true_panel, predicted_panel = figure.axes[:2]
-    assert predicted_panel.get_title() == f"predicted decile (hatched: 2 on fewer than {FEW_LOCATIONS} locations)"
+    assert predicted_panel.get_title() == f"predicted decile\nhatched: 2 resting on < {FEW_LOCATIONS} locations"
     assert true_panel.get_title() == "true decile"
     crosses = [c for c in predicted_panel.collections if len(c.get_offsets()) == 2]
     assert len(crosses) == 1
