@@ -102,7 +102,7 @@ def check_city(
         report.blocked = True
         declarations = None
     else:
-        where = str(declarations.path) if declarations.from_file else f"no {declarations.path.name}: the default English sources"
+        where = str(declarations.path) if declarations.from_file else f"no {declarations.path}, so the default English sources (write it to declare others)"
         own = len([s for s in declarations.sources if s.origin.standard is None])
         report.add(True, f"declarations: {where} (standard: {', '.join(declarations.standards) or 'none'}; {own} source(s) of its own)")
     try:
