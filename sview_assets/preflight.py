@@ -50,10 +50,10 @@ def label_findings(build: LabelBuild) -> list[Finding]:
     return findings
 
 
-def batch_finding(settings: SviewSettings, batch: BatchSource, recipe: ExtractorRecipe, headings: dict[int, set[str]]) -> Finding:
-    """One batch: its locations, how many have all four headings, and the state of its features."""
+def batch_finding(settings: SviewSettings, batch: BatchSource, fingerprint: str, recipe: ExtractorRecipe, headings: dict[int, set[str]]) -> Finding:
+    """One batch (of files with ``fingerprint``): its locations, how many have all four headings, and the state of its features."""
     complete = sum(1 for found in headings.values() if len(found) == len(HEADINGS))
-    inventory = inventory_features(settings, {batch.key: batch.fingerprint()}, recipe)
+    inventory = inventory_features(settings, {batch.key: fingerprint}, recipe)
     if batch.key in inventory.fresh:
         state = "features up to date"
     elif batch.key in inventory.missing:
@@ -146,7 +146,7 @@ def _check_images(settings: SviewSettings, recipe: ExtractorRecipe, report: Pref
         except ValueError as exc:
             report.add(False, f"image batch {batch.key}: {exc}")
             continue
-        report.findings.append(batch_finding(settings, batch, recipe, headings))
+        report.findings.append(batch_finding(settings, batch, batch.fingerprint(), recipe, headings))
         for img_id, found in headings.items():
             everything.setdefault(img_id, set()).update(found)
     if table_ids is None:

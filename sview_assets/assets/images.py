@@ -48,9 +48,9 @@ def build_image_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         batch = context.partition_key
         settings = storage.for_city(scope.city)
         source = find_batch(settings, batch)
-        finding = batch_finding(settings, source, vgg16.recipe(), headings_by_location(source.member_names()))
-        (context.log.info if finding.ok else context.log.warning)(finding.text)
         fingerprint = source.fingerprint()
+        finding = batch_finding(settings, source, fingerprint, vgg16.recipe(), headings_by_location(source.member_names()))
+        (context.log.info if finding.ok else context.log.warning)(finding.text)
         folder = stage_batch(source, settings.paths.staged_images, config.limits())
         manifest = batch_manifest(folder, batch)
         manifest["source_fingerprint"] = fingerprint

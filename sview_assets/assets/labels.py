@@ -109,8 +109,8 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         The outcomes are those declared in the city's `outcomes.toml` (standard English declarations and
         its own sources); a declaration naming a missing file or column fails the run with the
         declaration's line. Decile 1 is always the most deprived tenth of the city's areas (lowest
-        income, highest share of bad health, rank 1 of a deprivation domain). Deciles are cut over the LSOAs that have image
-        locations, so national files can be used as they are. The city's outcomes are the ones its files
+        income, highest share of bad health, rank 1 of a deprivation domain). Deciles are cut over the
+        areas that have image locations, so national files can be used as they are. The city's outcomes are the ones its files
         provide: they become the `<city>__outcome` partitions of the models and predictions; every outcome not
         built is listed with the reason (missing file, missing column, no value for this city).
         """
