@@ -73,6 +73,7 @@ bench: install
 	$(BIN)/python benchmarks/manifest.py
 	$(BIN)/python benchmarks/sensor_tick.py
 	$(BIN)/python benchmarks/metric_intervals.py
+	$(BIN)/python benchmarks/panoramas.py
 
 clean-demo:
 	rm -rf $(addprefix data/,$(DEMO_CITIES))

@@ -57,6 +57,7 @@ def keep_up_to_date(*, wait_for_every_input: bool = True, ignore: dg.AssetSelect
             & ~dg.AutomationCondition.any_deps_in_progress()
             & ~dg.AutomationCondition.in_progress()
         ).with_label("eager, not waiting for missing inputs")
+    retry = nightly_retry(nightly_cron())
     if ignore is not None:
-        eager = eager.ignore(ignore)
-    return (eager | nightly_retry(nightly_cron())).with_label("eager, or nightly retry of a failure")
+        eager, retry = eager.ignore(ignore), retry.ignore(ignore)
+    return (eager | retry).with_label("eager, or nightly retry of a failure")

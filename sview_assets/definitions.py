@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from .assets.acquisition import build_acquisition_assets
 from .assets.features import build_feature_assets
 from .assets.gis import build_gis_assets
 from .assets.images import build_image_assets
@@ -30,6 +31,8 @@ from .resources import Vgg16Resource, warehouse_io_manager, warehouse_resources
 from .scope import CityScope, TransferScope
 from .sensors import automation_sensor, build_image_batch_sensor
 from .settings import Storage, SviewSettings
+from .sources.city_options import opted_in_to_streetview
+from .sources.declarations import DECLARATION_FILE
 from .watchdog import run_watchdog
 
 
@@ -52,11 +55,13 @@ class CityDefinitions:
         return found[0]
 
 
-def build_city(city: str) -> CityDefinitions:
-    """The asset graph of one city, in dependency order: labels, images, features, models, predictions, views, GIS layers."""
+def build_city(city: str, streetview: bool = False) -> CityDefinitions:
+    """The asset graph of one city, in dependency order: labels, (with ``streetview``, the opt-in acquisition), images,
+    features, models, predictions, views, GIS layers."""
     scope = CityScope(city)
     assets = [
         *build_label_assets(scope),
+        *(build_acquisition_assets(scope) if streetview else []),
         *build_image_assets(scope),
         *build_feature_assets(scope),
         *build_training_assets(scope),
@@ -76,7 +81,7 @@ def build_definitions(
     """Definitions for every city of ``deployment`` (default: ``cities.toml`` under the data root, or ``SVIEW_CITY``)."""
     storage = storage or Storage.from_env()
     deployment = deployment or read_deployment(Path(storage.data_root))
-    cities = [build_city(city) for city in deployment.cities]
+    cities = [build_city(city, opted_in_to_streetview(storage.for_city(city).paths.city_file(DECLARATION_FILE))) for city in deployment.cities]
     transfers = [TransferScope(pair) for pair in deployment.transfers]
     return dg.Definitions(
         assets=[asset for city in cities for asset in city.assets] + [asset for scope in transfers for asset in build_transfer_assets(scope)],

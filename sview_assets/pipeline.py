@@ -21,6 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from .assets.acquisition import STREETVIEW_ASSET
 from .cities import TransferPair, read_deployment
 from .run_launch import EngineRunner, InProcessRunner, RunSpec, runner_from_env
 from .run_plan import plan_stages
@@ -62,7 +63,8 @@ def materialize_everything(
     """Materialize the asset graph of ``cities`` in ``defs``: new or stale image batches, every (or each chosen) outcome;
     then each of ``transfers`` whose cities both run, for the outcomes both cities have (and the pair lists).
 
-    ``runner`` carries out each stage's runs (default: one after another in this process).
+    ``runner`` carries out each stage's runs (default: one after another in this process). The opt-in Street
+    View acquisition is never run here: it spends the user's request budget (``python -m sview_assets.acquisition``).
     """
     report = PipelineReport()
     runner = runner or InProcessRunner(defs.resolve_implicit_global_asset_job_def())
@@ -84,7 +86,9 @@ def materialize_everything(
     for pair in transfers:
         partition_keys[pair.name] = lambda pair=pair: _transfer_outcomes(instance, pair, partition_keys[CityScope(pair.target).outcomes.name]())
     prefixes = set(cities) | {pair.name for pair in transfers}
-    selected = [asset for asset in defs.assets if any(key.path[0] in prefixes for key in asset.keys)]
+    selected = [
+        asset for asset in defs.assets if any(key.path[0] in prefixes for key in asset.keys) and all(key.path[-1] != STREETVIEW_ASSET for key in asset.keys)
+    ]
     stages = plan_stages(selected)
     for number, stage in enumerate(stages, start=1):
         if stage.partitions_def is None:
@@ -167,7 +171,13 @@ def main(argv: list[str] | None = None) -> None:
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     transfers = list(deployment.transfers)
     report = materialize_everything(
-        defs, instance, cities, transfers=transfers, outcomes=args.outcomes, train_config=overrides or None, runner=runner_from_env(defs)
+        defs,
+        instance,
+        cities,
+        transfers=transfers,
+        outcomes=args.outcomes,
+        train_config=overrides or None,
+        runner=runner_from_env(defs),
     )
     if not report.success:
         print(f"runs of this pipeline:\n{report.summary()}", file=sys.stderr)

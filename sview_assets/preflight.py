@@ -15,10 +15,10 @@ from .settings import SviewSettings
 from .sources.common import SourceFormatError
 from .sources.declarations import DECLARATION_FILE, DeclarationError, read_declarations
 from .sources.files import BOUNDARY_FILE, POSTCODE_FILE
-from .sources.images import HEADINGS, BatchSource, find_batches, headings_by_location
+from .sources.images import HEADINGS, BatchSource, find_batches, panorama_tables
 from .sources.labels import LabelBuild, collect_lsoa_labels
 from .sources.postcodes import place_locations
-from .staleness import inventory_features
+from .staleness import current_views, inventory_features
 
 SHOWN_IDS = 10
 
@@ -53,14 +53,16 @@ def label_findings(build: LabelBuild) -> list[Finding]:
 def batch_finding(settings: SviewSettings, batch: BatchSource, fingerprint: str, recipe: ExtractorRecipe, headings: dict[int, set[str]]) -> Finding:
     """One batch (of files with ``fingerprint``): its locations, how many have all four headings, and the state of its features."""
     complete = sum(1 for found in headings.values() if len(found) == len(HEADINGS))
-    inventory = inventory_features(settings, {batch.key: fingerprint}, recipe)
+    panoramas = batch.holds_panoramas()
+    inventory = inventory_features(settings, {batch.key: fingerprint}, recipe, current_views(settings, [batch.key] if panoramas else []))
     if batch.key in inventory.fresh:
         state = "features up to date"
     elif batch.key in inventory.missing:
         state = "no features yet (will be extracted)"
     else:
         state = "features stale (will be extracted again): " + "; ".join(inventory.stale[batch.key])
-    text = f"image batch {batch.key}: {len(headings)} locations, {complete} with all four headings; {state}"
+    held = f"{len(headings)} panoramas (cut into four views each)" if panoramas else f"{len(headings)} locations, {complete} with all four headings"
+    text = f"image batch {batch.key}: {held}; {state}"
     return Finding(complete == len(headings) and len(headings) > 0, text)
 
 
@@ -106,15 +108,21 @@ def check_city(
         own = len([s for s in declarations.sources if s.origin.standard is None])
         report.add(True, f"declarations: {where} (standard: {', '.join(declarations.standards) or 'none'}; {own} source(s) of its own)")
     try:
-        placed = place_locations(paths.raw_file(postcode_file), paths.raw_file(boundary_file), declarations.area_column if declarations else None)
-    except (SourceFormatError, FileNotFoundError) as exc:
+        placed = place_locations(
+            paths.raw_file(postcode_file),
+            paths.raw_file(boundary_file),
+            declarations.area_column if declarations else None,
+            lambda: panorama_tables(paths.raw_images),
+        )
+    except (SourceFormatError, FileNotFoundError, ValueError) as exc:
         report.add(False, f"locations: {exc}")
         report.blocked = True
         placed = None
     if placed is not None:
         areas = placed.locations["lsoa11"].dropna()
         source = f"area column {placed.read.area_column!r}" if placed.read.has_area_codes else f"areas by point in polygon in {placed.boundary_file.name}"
-        report.add(True, f"locations: {len(placed.locations)} in {postcode_file} ({source}), in {areas.nunique()} areas")
+        table = f"the panorama tables of {', '.join(placed.read.panorama_batches)}" if placed.read.panorama_batches else postcode_file
+        report.add(True, f"locations: {len(placed.locations)} in {table} ({source}), in {areas.nunique()} areas")
         if placed.outside_every_area:
             report.add(False, f"locations outside every area: {len(placed.outside_every_area)} (img_id {_ids(placed.outside_every_area)}); they get no label")
     if declarations is not None and placed is not None:
@@ -142,7 +150,7 @@ def _check_images(settings: SviewSettings, recipe: ExtractorRecipe, report: Pref
     everything: dict[int, set[str]] = {}
     for batch in batches:
         try:
-            headings = headings_by_location(batch.member_names())
+            headings = batch.locations()
         except ValueError as exc:
             report.add(False, f"image batch {batch.key}: {exc}")
             continue

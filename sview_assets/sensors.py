@@ -12,10 +12,11 @@ import os
 
 import dagster as dg
 
-from .jobs import FEATURES_JOB, TRAINING_SET_JOB, AssetJob
+from .jobs import FEATURES_JOB, LABELS_JOB, TRAINING_SET_JOB, AssetJob
 from .resources import Vgg16Resource
 from .scope import CityScope
 from .settings import Storage
+from .sources.files import POSTCODE_FILE
 from .staleness import BatchScan, plan_image_batches
 
 SENSOR_INTERVAL_ENV = "SVIEW_SENSOR_INTERVAL_SECONDS"
@@ -30,32 +31,39 @@ def sensor_interval_seconds() -> int:
 
 
 def build_image_batch_sensor(scope: CityScope, jobs: dict[str, AssetJob]) -> dg.SensorDefinition:
-    """The city's image-batch sensor, launching its features and training-set jobs."""
-    image_features_job, training_set_job = jobs[FEATURES_JOB], jobs[TRAINING_SET_JOB]
+    """The city's image-batch sensor, launching its features, training-set and (for panorama locations) labels jobs."""
+    image_features_job, training_set_job, labels_job = jobs[FEATURES_JOB], jobs[TRAINING_SET_JOB], jobs[LABELS_JOB]
     image_batch_partitions = scope.image_batches
 
     @dg.sensor(
         name=scope.name("image_batch_sensor"),
-        jobs=[image_features_job, training_set_job],
+        jobs=[image_features_job, training_set_job, labels_job],
         minimum_interval_seconds=sensor_interval_seconds(),
         default_status=dg.DefaultSensorStatus.STOPPED,
     )
     def image_batch_sensor(context: dg.SensorEvaluationContext, storage: Storage, vgg16: Vgg16Resource) -> dg.SensorResult:
         """Registers new image batches under raw/images/ and requests features for new or stale ones
-        (other image files, VGG16 weights or preprocessing than their feature file records); a batch
-        removed from raw/images/ is unregistered and the training set rebuilt without it.
+        (other image files, views, VGG16 weights or preprocessing than their feature file records); a batch
+        removed from raw/images/ is unregistered and the training set rebuilt without it. In a city whose
+        locations come from its panorama tables (no location table), a new or changed panorama batch also
+        reads the locations and labels again.
 
         A tick fingerprints only the batches whose folder or archive changed, plus a few others in turn
         (see ``staleness.py``), so its cost follows the change, not the size of the city."""
-        plan = plan_image_batches(
-            context.instance, storage.for_city(scope.city), image_batch_partitions.name, vgg16.recipe(), BatchScan.from_cursor(context.cursor)
-        )
+        settings = storage.for_city(scope.city)
+        plan = plan_image_batches(context.instance, settings, image_batch_partitions.name, vgg16.recipe(), BatchScan.from_cursor(context.cursor))
         for key, reasons in sorted(plan.reasons.items()):
             context.log.info(f"batch {key}: {'; '.join(reasons)}")
         requests = [
             dg.RunRequest(job_name=image_features_job.name, partition_key=key, run_key=f"{key}:{provenance.digest()}")
             for key, provenance in plan.to_extract.items()
         ]
+        changed_panoramas = sorted(plan.scan.panoramas & set(plan.scan.fingerprinted))
+        if changed_panoramas and not settings.paths.raw_file(POSTCODE_FILE).is_file():
+            context.log.info(f"panorama batch(es) {', '.join(changed_panoramas)} new or changed: the locations are read again from their tables")
+            requests.append(
+                dg.RunRequest(job_name=labels_job.name, run_key="locations:" + ",".join(f"{k}={plan.scan.fingerprints[k]}" for k in changed_panoramas))
+            )
         partition_requests = []
         if plan.to_register:
             partition_requests.append(image_batch_partitions.build_add_request(plan.to_register))

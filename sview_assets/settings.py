@@ -115,6 +115,11 @@ class CityPaths:
         return self.root / "images"
 
     @property
+    def panorama_views(self) -> Path:
+        """The four views cut from each panorama batch, one folder per batch."""
+        return self.root / "views"
+
+    @property
     def features(self) -> Path:
         return self.root / "features"
 
@@ -139,6 +144,10 @@ class CityPaths:
     def map_file(self, outcome: str) -> Path:
         """The true-vs-predicted decile map of an outcome, as a PNG."""
         return self.maps / f"{outcome}_deciles.png"
+
+    def contact_sheet_file(self, outcome: str) -> Path:
+        """The views of the areas predicted most and least deprived for an outcome, as a PNG."""
+        return self.maps / f"{outcome}_contact_sheet.png"
 
     @property
     def geopackage(self) -> Path:

@@ -22,14 +22,17 @@ import dagster as dg
 
 from .ml.feature_store import ExtractorRecipe, FeatureProvenance, stale_reasons
 from .settings import SviewSettings
+from .sources.city_options import panorama_cut
+from .sources.declarations import DECLARATION_FILE
 from .sources.images import BatchSource, find_batches
+from .sources.panoramas import PHOTOS, views_of
 
 FULL_CHECK_SECONDS = 0.5
 
 
 @dataclass
 class FeatureInventory:
-    """The state of every batch's features against the batch's files, weights, preprocessing and precision now."""
+    """The state of every batch's features against the batch's files, views, weights, preprocessing and precision now."""
 
     fresh: dict[str, Path] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
@@ -41,11 +44,15 @@ class FeatureInventory:
         return {**{key: ["no feature file yet"] for key in self.missing}, **self.stale}
 
 
-def inventory_features(settings: SviewSettings, fingerprints: dict[str, str], recipe: ExtractorRecipe) -> FeatureInventory:
-    """Which batches (key -> fingerprint of its files) have valid features, and why the others do not."""
+def inventory_features(settings: SviewSettings, fingerprints: dict[str, str], recipe: ExtractorRecipe, views: dict[str, str] | None = None) -> FeatureInventory:
+    """Which batches (key -> fingerprint of its files) have valid features, and why the others do not.
+
+    ``views``: how each batch's views are made now (:func:`current_views`); a batch not in it holds photos.
+    """
     inventory = FeatureInventory()
+    views = views or {}
     for key, fingerprint in sorted(fingerprints.items()):
-        current = FeatureProvenance.of(fingerprint, recipe)
+        current = FeatureProvenance.of(fingerprint, recipe, views.get(key, PHOTOS))
         inventory.current[key] = current
         path = settings.paths.feature_file(key)
         if not path.is_file():
@@ -57,24 +64,36 @@ def inventory_features(settings: SviewSettings, fingerprints: dict[str, str], re
     return inventory
 
 
+def current_views(settings: SviewSettings, panorama_batches: set[str] | list[str]) -> dict[str, str]:
+    """How the views of each of ``panorama_batches`` are made now: the city's panorama cut (read only when there are some)."""
+    if not panorama_batches:
+        return {}
+    cut = panorama_cut(settings.paths.city_file(DECLARATION_FILE))
+    return {key: views_of(True, cut) for key in panorama_batches}
+
+
 @dataclass(frozen=True)
 class BatchScan:
-    """Fingerprint and signature of every batch found, and where the rotating full check goes on next."""
+    """Fingerprint and signature of every batch found, which hold panoramas, and where the rotating full check goes on next."""
 
     fingerprints: dict[str, str]
     signatures: dict[str, str]
     rotation: int = 0
     fingerprinted: tuple[str, ...] = ()
+    panoramas: frozenset[str] = frozenset()
 
     def to_cursor(self) -> str:
-        return json.dumps({"fingerprints": self.fingerprints, "signatures": self.signatures, "rotation": self.rotation}, sort_keys=True)
+        return json.dumps(
+            {"fingerprints": self.fingerprints, "signatures": self.signatures, "rotation": self.rotation, "panoramas": sorted(self.panoramas)},
+            sort_keys=True,
+        )
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> BatchScan | None:
         """The scan a sensor cursor holds; None for no cursor or one written by another version."""
         try:
             data = json.loads(cursor or "")
-            return cls(dict(data["fingerprints"]), dict(data["signatures"]), int(data["rotation"]))
+            return cls(dict(data["fingerprints"]), dict(data["signatures"]), int(data["rotation"]), panoramas=frozenset(data["panoramas"]))
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -83,7 +102,8 @@ def scan_batches(batches: list[BatchSource], previous: BatchScan | None = None, 
     """Fingerprints of ``batches``: taken again where the signature moved (or without ``previous``), reused elsewhere.
 
     Unchanged batches are fingerprinted in turn, starting where the previous scan stopped, until
-    ``full_check_seconds`` have passed (at least one per scan).
+    ``full_check_seconds`` have passed (at least one per scan). Whether a batch holds panoramas is looked
+    up again only when its fingerprint moved.
     """
     fingerprints, signatures, fingerprinted, unchanged = {}, {}, [], []
     for batch in batches:
@@ -106,7 +126,9 @@ def scan_batches(batches: list[BatchSource], previous: BatchScan | None = None, 
             fingerprinted.append(batch.key)
         fingerprints[batch.key] = now
         rotation += 1
-    return BatchScan(fingerprints, signatures, rotation % max(len(unchanged), 1), tuple(fingerprinted))
+    known = previous.panoramas if previous else frozenset()
+    panoramas = frozenset(b.key for b in batches if (b.key in fingerprinted and b.holds_panoramas()) or (b.key not in fingerprinted and b.key in known))
+    return BatchScan(fingerprints, signatures, rotation % max(len(unchanged), 1), tuple(fingerprinted), panoramas)
 
 
 @dataclass(frozen=True)
@@ -127,7 +149,7 @@ def plan_image_batches(
     recipe: ExtractorRecipe,
     previous: BatchScan | None = None,
 ) -> BatchPlan:
-    """New batches to register; batches whose features are missing or stale (other files, weights,
+    """New batches to register; batches whose features are missing or stale (other files, views, weights,
     preprocessing or precision than now); registered batches no longer under ``raw/images/``.
 
     Without ``previous`` every batch is fingerprinted; with it, see :func:`scan_batches`.
@@ -135,7 +157,7 @@ def plan_image_batches(
     registered = set(instance.get_dynamic_partitions(partitions_name))
     batches = find_batches(settings.paths.raw_images)
     scan = scan_batches(batches, previous)
-    inventory = inventory_features(settings, scan.fingerprints, recipe)
+    inventory = inventory_features(settings, scan.fingerprints, recipe, current_views(settings, scan.panoramas))
     on_disk = set(scan.fingerprints)
     reasons = inventory.to_extract()
     return BatchPlan(

@@ -108,3 +108,17 @@ def query_readme_until(data_root: str, city: str, stop_file: str) -> None:
             loops += 1
             time.sleep(0.1)
     print(json.dumps({"loops": loops, "queries": loops * len(queries), "errors": errors, "counts": sorted(counts)}), flush=True)
+
+
+def acquire_in_this_process(data_root: str, city: str, locations_csv: str, endpoint: str, key: str) -> None:
+    """Run the Street View acquisition of ``city`` against ``endpoint`` in this process (tests kill it midway)."""
+    import pandas as pd
+
+    from sview_assets.acquisition.client import StreetViewClient
+    from sview_assets.acquisition.streetview import AcquisitionPaths, acquire
+    from sview_assets.settings import SviewSettings
+    from sview_assets.sources.city_options import StreetViewOptions
+
+    options = StreetViewOptions(endpoint=endpoint, requests_per_second=1000, locations_per_batch=4)
+    paths = AcquisitionPaths(SviewSettings(data_root=data_root, city=city).paths)
+    acquire(pd.read_csv(locations_csv), paths, StreetViewClient(options, key), log=lambda _: None)

@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from sview_assets.assets.training import score_check
 from sview_assets.checks import decile_imbalance
@@ -148,6 +149,9 @@ def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
     metrics_metadata = first.asset_materializations_for_node("built__model_metrics")[0].metadata
     assert metrics_metadata["map_geometry"].value == "boundaries"
     assert metrics_metadata["map_score_mean"].value.startswith("![plot](data:image/png;base64,")
+    assert metrics_metadata["contact_sheet"].value.startswith("![contact sheet](data:image/jpeg;base64,")
+    sheet = Image.open(metrics_metadata["contact_sheet_file"].value)
+    assert sheet.height > 6 * 80 and sheet.width > 8 * 80, "six areas, two locations of four views each"
     mine = "SELECT * FROM location_predictions WHERE outcome IN ('income', 'control') ORDER BY outcome, img_id"
     before = query(settings, mine)
     control_before = query(settings, "SELECT * FROM lsoa_predictions WHERE outcome = 'control' ORDER BY method, lsoa11")

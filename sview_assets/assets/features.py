@@ -15,7 +15,8 @@ from ..resources import Vgg16Resource
 from ..scope import CityScope
 from ..settings import Storage, SviewSettings
 from ..sources.images import find_batches
-from ..staleness import inventory_features
+from ..sources.panoramas import PHOTOS
+from ..staleness import current_views, inventory_features
 from .images import find_batch
 
 FEATURES_COMPLETE = "all_locations_extracted"
@@ -49,8 +50,8 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         """VGG16 fc6 features (before its ReLU, as the paper) of the four headings of every usable location in one batch.
 
         Written to `data/<city>/features/<batch>.h5` (`features [n, 4, 4096]` float32, `img_id [n]`,
-        attributes naming the weights, their checksum, the preprocessing and the fingerprint of the image
-        files) by write-then-rename. The features are valid only while those match: a change of any of
+        attributes naming the weights, their checksum, the preprocessing, the fingerprint of the image
+        files and how the views were made: `photos`, or the cut of the batch's panoramas) by write-then-rename. The features are valid only while those match: a change of any of
         them makes the batch stale, and the sensor and the CLI extract it again.
         Without a weights file the extractor uses seeded RANDOM weights: fine for the demo, never
         comparable with ImageNet features; the metadata and the file say so.
@@ -65,6 +66,7 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         batch = context.partition_key
         settings = storage.for_city(scope.city)
         fingerprint = _manifest_fingerprint(settings, batch, image_manifest)
+        views = _manifest_views(settings, batch, image_manifest)
         usable = image_manifest[image_manifest["usable"]]
         skipped = image_manifest[~image_manifest["usable"] & (image_manifest["img_id"] >= 0)]
         model, weights = vgg16.build()
@@ -86,7 +88,7 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
             progress=progress,
         )
         seconds = time.perf_counter() - start
-        provenance = FeatureProvenance.of(fingerprint, ExtractorRecipe(weights.sha256, vgg16.precision))
+        provenance = FeatureProvenance.of(fingerprint, ExtractorRecipe(weights.sha256, vgg16.precision), views)
         info = write_feature_file(
             settings.paths.feature_file(batch),
             result.img_ids,
@@ -112,6 +114,7 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 "worker": worker_label(),
                 "locations_per_call": per_call,
                 "source_fingerprint": fingerprint,
+                "views": views,
             }
         )
         reasons = dict(zip(skipped["img_id"].tolist(), skipped["problems"].tolist()))
@@ -159,7 +162,7 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         `data/<city>/training_set.h5`: `features [N, 4, 4096]` (chunked by rows), `img_id`, `pcd`, `oa11`,
         `lsoa11`, `msoa11` and `deciles [N, K]` (0 = no label). Built by streaming the feature file of every
         registered batch that is still under `raw/images/`, so memory does not grow with N. Refuses stale
-        features (made from other image files, weights, preprocessing or precision than now) and an img_id found in
+        features (made from other image files, views, weights, preprocessing or precision than now) and an img_id found in
         two batches, naming the batches. Batches not extracted yet are left out and listed.
         """
         settings = storage.for_city(scope.city)
@@ -168,7 +171,8 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         removed = sorted(registered - {b.key for b in on_disk})
         if removed:
             context.log.warning(f"{len(removed)} registered batch(es) are no longer under {settings.paths.raw_images} and are left out: {removed[:10]}")
-        inventory = inventory_features(settings, {b.key: b.fingerprint() for b in on_disk}, vgg16.recipe())
+        views = current_views(settings, [b.key for b in on_disk if b.holds_panoramas()])
+        inventory = inventory_features(settings, {b.key: b.fingerprint() for b in on_disk}, vgg16.recipe(), views)
         missing = inventory.missing
         if inventory.stale:
             listing = "; ".join(f"{b}: {', '.join(r)}" for b, r in sorted(inventory.stale.items()))
@@ -214,6 +218,20 @@ def _manifest_fingerprint(settings: SviewSettings, batch: str, manifest: pd.Data
         raise ValueError(
             f"Image batch {batch!r} changed since its manifest was made (fingerprint {sorted(recorded)} -> {now}). "
             f"Materialize {settings.city}/image_manifest and {settings.city}/vgg16_features for {batch!r} together ({settings.city}__image_features_job does)."
+        )
+    return now
+
+
+def _manifest_views(settings: SviewSettings, batch: str, manifest: pd.DataFrame) -> str:
+    """How the manifest's views were made, after checking that is how they would be made now."""
+    recorded = set(manifest["views"]) if "views" in manifest else {PHOTOS}
+    source = find_batch(settings, batch)
+    now = current_views(settings, [batch] if source.holds_panoramas() else []).get(batch, PHOTOS)
+    if recorded != {now}:
+        raise ValueError(
+            f"Image batch {batch!r}: its manifest's views were made as {sorted(recorded)}, but now they would be {now!r} "
+            f"(the city's [panoramas] options changed). Materialize {settings.city}/image_manifest and {settings.city}/vgg16_features "
+            f"for {batch!r} together ({settings.city}__image_features_job does)."
         )
     return now
 

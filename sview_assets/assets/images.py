@@ -5,11 +5,15 @@ import pandas as pd
 from pydantic import Field
 
 from ..metadata import preview
+from ..ml.threads import available_cores
 from ..preflight import batch_finding
 from ..resources import Vgg16Resource
 from ..scope import CityScope
 from ..settings import Storage, SviewSettings
-from ..sources.images import BatchSource, ExtractionLimits, batch_manifest, find_batches, headings_by_location, stage_batch
+from ..sources.city_options import panorama_cut
+from ..sources.declarations import DECLARATION_FILE
+from ..sources.images import BatchSource, ExtractionLimits, batch_manifest, find_batches, stage_batch, with_unusable
+from ..sources.panoramas import PHOTOS, cut_panorama_batch, find_panorama_table
 
 _LIMITS = ExtractionLimits()
 
@@ -39,21 +43,47 @@ def build_image_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         """What one image batch holds: per img_id, the headings present, file paths, and any problem.
 
         Archives are extracted (safely: no absolute paths, '..' or links; bounded total size and compression
-        ratio, see the config) to `data/<city>/images/<batch>/`. Images are checked from their headers only:
-        empty files, more than 40 MP, or more elongated than 8:1 are refused with the reason.
-        A location is usable when its four headings (a, b, c, d) exist and decode. Stored in table
-        `image_manifest`, one partition per batch (column `batch`); column `source_fingerprint` names the
-        state of the batch's files it lists, which its features must match.
+        ratio, see the config) to `data/<city>/images/<batch>/`. A panorama batch (one holding
+        `panoramas.csv`) has each panorama cut into its four views at compass headings 0, 90, 180 and 270,
+        as the city's `[panoramas]` options say, in `data/<city>/views/<batch>/` (reused while the files and
+        the cut are the same); a panorama that is not 2:1 or cannot be read is listed with the reason.
+        Images are checked from their headers only: empty files, more than 40 MP, or more elongated than
+        8:1 are refused with the reason. A location is usable when its four headings (a, b, c, d) exist and
+        decode. Stored in table `image_manifest`, one partition per batch (column `batch`); column
+        `source_fingerprint` names the state of the batch's files it lists and column `views` how its views
+        were made (`photos`, or the panorama cut), which its features must match.
         """
         batch = context.partition_key
         settings = storage.for_city(scope.city)
         source = find_batch(settings, batch)
         fingerprint = source.fingerprint()
-        finding = batch_finding(settings, source, fingerprint, vgg16.recipe(), headings_by_location(source.member_names()))
+        finding = batch_finding(settings, source, fingerprint, vgg16.recipe(), source.locations())
         (context.log.info if finding.ok else context.log.warning)(finding.text)
         folder = stage_batch(source, settings.paths.staged_images, config.limits())
-        manifest = batch_manifest(folder, batch)
+        table = find_panorama_table(folder)
+        views, cut_metadata = PHOTOS, {}
+        if table is not None:
+            cut = panorama_cut(settings.paths.city_file(DECLARATION_FILE))
+            views = cut.describe()
+
+            def progress(done: int, total: int) -> None:
+                if done % 200 == 0 or done == total:
+                    context.log.info(f"batch {batch}: {done}/{total} panoramas cut into views")
+
+            result = cut_panorama_batch(table, settings.paths.panorama_views / batch, cut, fingerprint, progress, available_cores())
+            context.log.info(f"batch {batch}: {len(result.table)} panoramas, views {'reused' if result.reused else 'cut'} in {result.folder} ({views})")
+            folder = result.folder
+            manifest = with_unusable(batch_manifest(folder, batch), batch, result.problems)
+            cut_metadata = {
+                "panoramas": len(result.table),
+                "panoramas_refused": len(result.problems),
+                "views_folder": dg.MetadataValue.path(str(result.folder)),
+                "views_reused": result.reused,
+            }
+        else:
+            manifest = batch_manifest(folder, batch)
         manifest["source_fingerprint"] = fingerprint
+        manifest["views"] = views
         located = manifest[manifest["img_id"] >= 0]
         problems = manifest[~manifest["usable"]]
         context.add_output_metadata(
@@ -63,6 +93,8 @@ def build_image_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 "locations_with_problems": len(problems),
                 "source": dg.MetadataValue.path(str(source.path)),
                 "source_fingerprint": fingerprint,
+                "views": views,
+                **cut_metadata,
                 "problems": preview(problems[["img_id", "headings", "problems"]], rows=20) if len(problems) else "none",
             }
         )

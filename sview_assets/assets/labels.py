@@ -12,6 +12,7 @@ from ..scope import CityScope
 from ..settings import CityPaths, Storage
 from ..sources.declarations import DECLARATION_FILE, Declarations, read_declarations
 from ..sources.files import BOUNDARY_FILE, POSTCODE_FILE
+from ..sources.images import panorama_tables
 from ..sources.labels import build_lsoa_labels
 from ..sources.postcodes import place_locations
 
@@ -54,7 +55,8 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         """One row per image location (img_id) with its postcode, output area, LSOA (area), MSOA and coordinates.
 
         Read from the ONS Postcode Directory CSV in `data/<city>/raw/`; rows without an img_id are
-        counted and left out. A city without such a directory gives a table of `img_id, lat, long`:
+        counted and left out. A city without such a directory gives a table of `img_id, lat, long`, or,
+        when it has no location table at all, its panorama batches' `panoramas.csv` (id, lat, long) do:
         each location is then placed in the area of the boundary file that contains it (point in
         polygon), and `lsoa11` holds that area's code, whatever the file uses; a location outside every
         area keeps an empty `lsoa11`, is listed in the metadata and fails the `every_location_in_an_area`
@@ -63,7 +65,9 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         paths = storage.for_city(scope.city).paths
         paths.root.mkdir(parents=True, exist_ok=True)
         source_file = paths.raw_file(config.postcode_file)
-        placed_locations = place_locations(source_file, paths.raw_file(config.boundary_file), config.declarations(paths).area_column)
+        placed_locations = place_locations(
+            source_file, paths.raw_file(config.boundary_file), config.declarations(paths).area_column, lambda: panorama_tables(paths.raw_images)
+        )
         result, frame = placed_locations.read, placed_locations.locations
         placed = {}
         if placed_locations.boundary_file:
@@ -85,7 +89,8 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 "msoas": int(frame["msoa11"].nunique()),
                 "rows_without_image": result.rows_without_image,
                 "area_column": result.area_column or "(point in polygon)",
-                "source_file": dg.MetadataValue.path(str(source_file)),
+                "source_file": dg.MetadataValue.path(str(source_file)) if not result.panorama_batches else "(none: the panorama tables)",
+                "panorama_batches": dg.MetadataValue.json(list(result.panorama_batches)),
                 **placed,
                 "preview": preview(frame),
             }

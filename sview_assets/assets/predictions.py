@@ -4,6 +4,8 @@ Every row carries the `model_version` of the models it came from; the warehouse 
 versions of each outcome (the `_history` views) and shows the newest under the table's own name.
 """
 
+import base64
+
 import dagster as dg
 import pandas as pd
 
@@ -17,6 +19,8 @@ from ..scope import CityScope
 from ..settings import Storage
 from ..sources.boundaries import read_area_boundaries
 from ..sources.files import BOUNDARY_FILE
+from ..sources.images import HEADINGS
+from ..warehouse.delta_io import read_whole_table
 from ..warehouse.tables import VERSION_COLUMN, VERSIONED_METADATA_KEY
 from .intervals_config import IntervalsConfig
 from .training import read_out_of_fold
@@ -89,12 +93,19 @@ def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
     @dg.asset(
         **scope.asset_args("model_metrics", table=True),
         ins={"lsoa_predictions": scope.table_in("lsoa_predictions"), "postcode_locations": scope.table_in("postcode_locations")},
-        # The locations only place the map; a change of them reaches the metrics again through the models.
-        automation_condition=keep_up_to_date(ignore=dg.AssetSelection.assets(scope.key("postcode_locations"))),
+        # Every batch's manifest, read whole (the I/O manager loads one partition per input), finds the contact sheet's pictures.
+        deps=[dg.AssetDep(scope.key("image_manifest"), partition_mapping=dg.AllPartitionMapping())],
+        # The locations only place the map and the manifest only finds the pictures of the contact sheet; a change
+        # of either reaches the metrics again through the models.
+        automation_condition=keep_up_to_date(ignore=dg.AssetSelection.assets(scope.key("postcode_locations"), scope.key("image_manifest"))),
         **common,
     )
     def model_metrics(
-        context: dg.AssetExecutionContext, config: IntervalsConfig, storage: Storage, lsoa_predictions: pd.DataFrame, postcode_locations: pd.DataFrame
+        context: dg.AssetExecutionContext,
+        config: IntervalsConfig,
+        storage: Storage,
+        lsoa_predictions: pd.DataFrame,
+        postcode_locations: pd.DataFrame,
     ) -> pd.DataFrame:
         """LSOA-level agreement of predicted and true deciles, per aggregation method, each with its interval.
 
@@ -103,7 +114,10 @@ def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         `<metric>_high`) and for tau-b a permutation p-value (see the config); the confusion matrices and a map of predicted vs true deciles are plots in the
         metadata. The map draws area polygons from `raw/area_boundaries.geojson` when that file exists,
         else LSOA centroids (mean location of their postcodes), in kilometres around the city's centre, and is
-        also written to `data/<city>/maps/<outcome>_deciles.png`. Table `model_metrics`, one partition per outcome; see the `metrics_summary` view.
+        also written to `data/<city>/maps/<outcome>_deciles.png`. A contact sheet shows the four views of two
+        locations of each of the three areas predicted most and least deprived, beside their true and predicted
+        deciles (also `data/<city>/maps/<outcome>_contact_sheet.png`). Table `model_metrics`, one partition per
+        outcome; see the `metrics_summary` view.
         """
         from ..plots import confusion_heatmap, decile_map
 
@@ -132,6 +146,7 @@ def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 figure = decile_map(located, f"{settings.city}, {outcome}: true vs predicted LSOA deciles", boundaries)
                 plots["map_score_mean"] = figure_markdown(figure, also_to=settings.paths.map_file(outcome))
                 plots["map_file"] = dg.MetadataValue.path(str(settings.paths.map_file(outcome)))
+                plots.update(_contact_sheet(settings, outcome, part, postcode_locations))
         frame = pd.DataFrame(rows)
         context.add_output_metadata(
             {
@@ -148,6 +163,23 @@ def build_prediction_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         return frame
 
     return [location_predictions, lsoa_predictions, model_metrics]
+
+
+def _contact_sheet(settings, outcome: str, areas: pd.DataFrame, locations: pd.DataFrame) -> dict:
+    """The outcome's contact sheet as metadata (inline, and the PNG's path)."""
+    from ..contact_sheet import draw_contact_sheet, jpeg_bytes, pick_areas, save_png
+
+    paths = [f"path_{h}" for h in HEADINGS]
+    manifest = read_whole_table(settings.warehouse, "image_manifest", ["img_id", "usable", *paths])
+    views = manifest.loc[manifest["usable"].astype(bool), ["img_id", *paths]].merge(locations[["img_id", "lsoa11"]], on="img_id")
+    title = f"{settings.city}, {outcome}: the areas predicted most deprived (top three) and least deprived (bottom three)"
+    sheet = draw_contact_sheet(pick_areas(areas), views, title=title)
+    save_png(sheet, settings.paths.contact_sheet_file(outcome))
+    encoded = base64.b64encode(jpeg_bytes(sheet)).decode()
+    return {
+        "contact_sheet": dg.MetadataValue.md(f"![contact sheet](data:image/jpeg;base64,{encoded})"),
+        "contact_sheet_file": dg.MetadataValue.path(str(settings.paths.contact_sheet_file(outcome))),
+    }
 
 
 def _one_version(frame: pd.DataFrame, table: str, outcome: str) -> str:

@@ -7,7 +7,9 @@ ACS-style tract table (median household income, poverty counts, the control)
 (each when the spec's ``label_sources`` list it), the postcode directory with
 img_id (or, for a city with areas of its own, only each location's
 coordinates), area boundaries (GeoJSON grid cells), image batches as zip
-archives, and ``ground_truth.csv`` with the latent factors. The declaration
+archives (four photos per location, or, for a panorama city, one 360° panorama
+per location and the batch's ``panoramas.csv``, which is then the city's only
+location table), and ``ground_truth.csv`` with the latent factors. The declaration
 file names the standard English declarations for the English layouts and
 declares the control and the tract table's outcomes itself.
 """
@@ -29,6 +31,7 @@ from ..ml.threads import available_cores
 from ..sources.declarations import DECLARATION_FILE, standard_declarations
 from ..sources.files import BOUNDARY_FILE, POSTCODE_FILE
 from ..sources.images import HEADINGS
+from ..sources.panoramas import PANORAMA_TABLE
 from .geography import ACS, CENSUS, EXTRA, INCOME, IOD, LAT_STEP, LONG_STEP, CitySpec, deprivation_scores, locations_table, lsoa_table
 from .render import render_scene
 
@@ -179,34 +182,77 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     write_bytes_if_changed(path, frame.to_csv(index=False).encode())
 
 
+PANORAMA_WIDTH = 1024
+"""Width of a demo panorama (height half of it): each 90° quarter holds one heading's scene, 256 pixels wide."""
+
+
 def _png_bytes(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
+def _panorama(scenes: list[np.ndarray], capture_heading: float) -> np.ndarray:
+    """An equirectangular panorama whose view at compass heading 0, 90, 180, 270 shows ``scenes`` a, b, c, d,
+    its centre column looking at ``capture_heading``.
+
+    Each scene fills its quarter between 45° below and above the horizon; the sky and the road beyond
+    repeat the scene's top and bottom rows.
+    """
+    quarter = PANORAMA_WIDTH // 4
+    height = PANORAMA_WIDTH // 2
+    strips = []
+    for scene in scenes:
+        square = np.asarray(Image.fromarray(scene).resize((quarter, quarter), Image.Resampling.BILINEAR))
+        band = height // 4
+        strips.append(np.concatenate([np.repeat(square[:1], band, 0), square, np.repeat(square[-1:], height - band - quarter, 0)]))
+    by_compass = np.concatenate(strips, axis=1)  # column x looks at compass heading 360 * x / width - 45
+    shift = int(round((capture_heading - 135.0) / 360.0 * PANORAMA_WIDTH))
+    return np.roll(by_compass, -shift, axis=1)
+
+
 def _render_location(task: tuple) -> list[tuple[str, bytes]]:
-    """The four heading PNGs of one location; each image's randomness comes from (seed, img_id, heading)."""
-    seed, img_id, affluence, greenery, density, local_noise, style, width, height, look = task
-    images = []
-    for k, heading in enumerate(HEADINGS):
+    """The four heading PNGs of one location, or its one panorama JPEG; each scene's randomness comes from (seed, img_id, heading)."""
+    seed, img_id, affluence, greenery, density, local_noise, style, width, height, look, capture_heading = task
+    scenes = []
+    for k in range(len(HEADINGS)):
         rng = np.random.default_rng([seed, img_id, k])
-        pixels = render_scene(
-            affluence=affluence + 0.35 * local_noise,
-            greenery=greenery + 0.35 * rng.standard_normal(),
-            density=density + 0.25 * local_noise,
-            style_seed=style,
-            rng=rng,
-            width=width,
-            height=height,
-            look=look,
+        scenes.append(
+            render_scene(
+                affluence=affluence + 0.35 * local_noise,
+                greenery=greenery + 0.35 * rng.standard_normal(),
+                density=density + 0.25 * local_noise,
+                style_seed=style,
+                rng=rng,
+                width=width,
+                height=height,
+                look=look,
+            )
         )
-        images.append((f"{img_id}_{heading}.png", _png_bytes(pixels)))
-    return images
+    if capture_heading is None:
+        return [(f"{img_id}_{heading}.png", _png_bytes(pixels)) for heading, pixels in zip(HEADINGS, scenes)]
+    buffer = io.BytesIO()
+    Image.fromarray(_panorama(scenes, capture_heading)).save(buffer, format="JPEG", quality=92)
+    return [(f"{img_id}.jpg", buffer.getvalue())]
+
+
+def _panorama_table(chunk: pd.DataFrame, headings: list[float], seed: int) -> bytes:
+    """The batch's ``panoramas.csv``: id, lat, long, capture heading and a capture month per location."""
+    months = np.random.default_rng([seed, 360]).integers(0, 36, size=len(chunk))
+    table = pd.DataFrame(
+        {
+            "id": chunk["img_id"].to_numpy(),
+            "lat": chunk["lat"].to_numpy(),
+            "long": chunk["long"].to_numpy(),
+            "heading": headings,
+            "date": [f"{2022 + m // 12}-{m % 12 + 1:02d}" for m in months],
+        }
+    )
+    return table.to_csv(index=False).encode()
 
 
 def _write_batches(spec: CitySpec, lsoas: pd.DataFrame, locations: pd.DataFrame, images_dir: Path, progress) -> list[Path]:
-    """Render four headings per location into one zip archive per batch, on every core (the bytes do not depend on how many)."""
+    """Render four headings (or one panorama) per location into one zip archive per batch, on every core (the bytes do not depend on how many)."""
     by_lsoa = lsoas.set_index("lsoa11")
     written = []
     n_batches = (len(locations) + spec.batch_size - 1) // spec.batch_size
@@ -214,7 +260,8 @@ def _write_batches(spec: CitySpec, lsoas: pd.DataFrame, locations: pd.DataFrame,
         for b in range(n_batches):
             chunk = locations.iloc[b * spec.batch_size : (b + 1) * spec.batch_size]
             tasks = []
-            for loc in chunk.itertuples():
+            headings = [round(float(h), 1) for h in np.random.default_rng([spec.seed, 90, b]).uniform(0, 360, size=len(chunk))]
+            for loc, heading in zip(chunk.itertuples(), headings):
                 area = by_lsoa.loc[loc.lsoa11]
                 tasks.append(
                     (
@@ -228,17 +275,20 @@ def _write_batches(spec: CitySpec, lsoas: pd.DataFrame, locations: pd.DataFrame,
                         spec.image_width,
                         spec.image_height,
                         spec.look,
+                        heading if spec.panoramas else None,
                     )
                 )
             path = images_dir / f"batch_{b:03d}.zip"
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+                if spec.panoramas:
+                    archive.writestr(zipfile.ZipInfo(PANORAMA_TABLE, date_time=(2011, 3, 27, 0, 0, 0)), _panorama_table(chunk, headings, spec.seed + b))
                 for images in pool.map(_render_location, tasks):
                     for name, data in images:
                         archive.writestr(zipfile.ZipInfo(name, date_time=(2011, 3, 27, 0, 0, 0)), data)
             write_bytes_if_changed(path, buffer.getvalue())
             written.append(path)
-            progress(f"image batch {b + 1}/{n_batches}: {path.name} ({len(chunk)} locations)")
+            progress(f"image batch {b + 1}/{n_batches}: {path.name} ({len(chunk)} {'panoramas' if spec.panoramas else 'locations'})")
     return written
 
 
@@ -271,17 +321,20 @@ def generate_city(raw_dir: Path, spec: CitySpec = CitySpec(), progress=print) ->
         written[source] = path
     written["declarations"] = raw_dir.parent / DECLARATION_FILE
     write_bytes_if_changed(written["declarations"], declaration_text(spec).encode())
-    # A city with areas of its own has no postcode directory: only each location's coordinates.
-    directory = locations[["img_id", "lat", "long"] if spec.own_area_codes else ["pcd", "oa11", "lsoa11", "msoa11", "lat", "long", "img_id"]]
-    written["postcodes"] = raw_dir / POSTCODE_FILE
-    _write_csv(directory, written["postcodes"])
+    # A city with areas of its own has no postcode directory: only each location's coordinates; a panorama
+    # city not even those: its panorama tables are its locations.
+    if not spec.panoramas:
+        directory = locations[["img_id", "lat", "long"] if spec.own_area_codes else ["pcd", "oa11", "lsoa11", "msoa11", "lat", "long", "img_id"]]
+        written["postcodes"] = raw_dir / POSTCODE_FILE
+        _write_csv(directory, written["postcodes"])
     written["boundaries"] = raw_dir / BOUNDARY_FILE
     code_property = {"lsoa": "LSOA11CD", "own": "area_code", "tract": "GEOID"}[spec.area_codes]
     write_bytes_if_changed(written["boundaries"], json.dumps(_boundaries(lsoas, code_property)).encode())
     truth = lsoas.merge(scores.rename(columns={c: f"latent_{c}" for c in scores.columns if c != "lsoa11"}), on="lsoa11")
     written["ground_truth"] = raw_dir / GROUND_TRUTH_FILE
     _write_csv(truth, written["ground_truth"])
-    progress(f"wrote label files and postcode directory for {len(lsoas)} LSOAs, {len(locations)} locations")
+    table = "panorama tables" if spec.panoramas else "postcode directory"
+    progress(f"wrote label files and {table} for {len(lsoas)} LSOAs, {len(locations)} locations")
     images_dir = raw_dir / "images"
     images_dir.mkdir(exist_ok=True)
     for path in _write_batches(spec, lsoas, locations, images_dir, progress):

@@ -34,6 +34,8 @@ class CitySpec:
     origin: tuple[float, float] = (51.40, -0.20)
     area_codes: Literal["lsoa", "own", "tract"] = "lsoa"
     label_sources: tuple[str, ...] = field(default=(IOD, CENSUS, INCOME, EXTRA))
+    panoramas: bool = False
+    """Deliver each location as one 360° panorama (and its row in the batch's panoramas.csv), not four photos."""
 
     @property
     def own_area_codes(self) -> bool:
@@ -190,7 +192,8 @@ NORTHERN_DEMO_CITY = CitySpec(
     label_sources=(IOD, EXTRA),
 )
 # The third demo city stands for one outside the UK: 11-digit tract codes, a boundary file keyed by GEOID,
-# locations by coordinates, and outcomes declared only in its own outcomes.toml (an ACS-style table).
+# outcomes declared only in its own outcomes.toml (an ACS-style table), and 360° panoramas with their
+# metadata table as its images (and its only record of the locations).
 TRACT_DEMO_CITY = CitySpec(
     n_lsoas=24,
     n_locations=48,
@@ -200,5 +203,6 @@ TRACT_DEMO_CITY = CitySpec(
     origin=(41.85, -87.70),
     area_codes="tract",
     label_sources=(ACS,),
+    panoramas=True,
 )
 DEMO_CITIES = {"demo": DEMO_CITY, "demo_north": NORTHERN_DEMO_CITY, "demo_tracts": TRACT_DEMO_CITY}

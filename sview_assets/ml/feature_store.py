@@ -1,8 +1,9 @@
 """Per-batch feature files: ``features [n, 4, 4096]`` float32 and ``img_id [n]``, written atomically.
 
 Each file carries its provenance as attributes: the fingerprint of the batch's
-image files, the checksum of the VGG16 weights, the preprocessing version and
-the arithmetic precision. A file is valid only while all four match what the
+image files, how its views were made (photos as given, or the cut of its
+panoramas), the checksum of the VGG16 weights, the preprocessing version and
+the arithmetic precision. A file is valid only while all five match what the
 pipeline would use now.
 """
 
@@ -16,6 +17,7 @@ import h5py
 import numpy as np
 
 from ..files import atomic_path
+from ..sources.panoramas import PHOTOS
 from .vgg16 import PREPROCESSING_VERSION
 
 FEATURES = "features"
@@ -41,14 +43,17 @@ class FeatureProvenance:
     weights_sha256: str
     preprocessing: str
     precision: str
+    views: str = PHOTOS
 
     @classmethod
-    def of(cls, source_fingerprint: str, recipe: ExtractorRecipe) -> FeatureProvenance:
-        return cls(source_fingerprint, recipe.weights_sha256, recipe.preprocessing, recipe.precision)
+    def of(cls, source_fingerprint: str, recipe: ExtractorRecipe, views: str = PHOTOS) -> FeatureProvenance:
+        """The provenance of features made now from a batch with ``source_fingerprint`` whose views are ``views``."""
+        return cls(source_fingerprint, recipe.weights_sha256, recipe.preprocessing, recipe.precision, views)
 
     def as_attrs(self) -> dict[str, str]:
         return {
             "source_fingerprint": self.source_fingerprint,
+            "views": self.views,
             "weights_sha256": self.weights_sha256,
             "preprocessing": self.preprocessing,
             "precision": self.precision,
@@ -63,6 +68,8 @@ class FeatureProvenance:
         reasons = []
         if self.source_fingerprint != current.source_fingerprint:
             reasons.append(f"image files changed (fingerprint {self.source_fingerprint} -> {current.source_fingerprint})")
+        if self.views != current.views:
+            reasons.append(f"the views are made differently ({self.views!r} -> {current.views!r})")
         if self.weights_sha256 != current.weights_sha256:
             reasons.append(f"VGG16 weights changed (sha256 {self.weights_sha256[:12]} -> {current.weights_sha256[:12]})")
         if self.preprocessing != current.preprocessing:
@@ -126,9 +133,11 @@ def read_feature_attrs(path: Path) -> dict[str, str]:
 
 
 def read_provenance(path: Path) -> FeatureProvenance:
-    """The provenance recorded in a feature file (empty strings for what an older file lacks)."""
+    """The provenance recorded in a feature file (empty strings for what an older file lacks; files from before
+    panoramas were photos)."""
     attrs = read_feature_attrs(path)
-    return FeatureProvenance(**{key: str(attrs.get(key, "")) for key in ("source_fingerprint", "weights_sha256", "preprocessing", "precision")})
+    recorded = {key: str(attrs.get(key, "")) for key in ("source_fingerprint", "weights_sha256", "preprocessing", "precision")}
+    return FeatureProvenance(**recorded, views=str(attrs.get("views", PHOTOS)))
 
 
 def stale_reasons(path: Path, current: FeatureProvenance) -> list[str]:

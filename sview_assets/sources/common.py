@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -38,17 +39,20 @@ def reject_rows(path: Path, frame: pd.DataFrame, bad: pd.Series, describe: Calla
         raise SourceFormatError(path, describe(position, row_label(row)), hint)
 
 
-def read_csv(path: Path, what: str) -> pd.DataFrame:
-    """Read a CSV as strings, failing clearly if it is missing, empty or not CSV."""
+def read_csv(path: Path, what: str, data: bytes | None = None) -> pd.DataFrame:
+    """Read a CSV as strings, failing clearly if it is missing, empty or not CSV.
+
+    ``data``: the file's bytes when they come from elsewhere (an archive member); ``path`` then only names it.
+    """
     path = Path(path)
-    if not path.is_file():
+    if data is None and not path.is_file():
         raise SourceFormatError(path, f"{what} file not found.", "Put the file there or point the settings at it.")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        frame = pd.read_csv(path if data is None else io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise SourceFormatError(path, f"{what} file is empty.", "Expected a header row and one row per area.") from None
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        line = (path.read_bytes() if data is None else data)[: exc.start].count(b"\n") + 1
         raise SourceFormatError(
             path,
             f"{what} file is not UTF-8 text: byte {exc.object[exc.start : exc.start + 1]!r} at line {line}.",

@@ -30,7 +30,8 @@ own::
     negative_control = false                      # optional: an outcome that should not be learnable
     minimum = 0                                   # optional: the smallest valid value
 
-A city without the file gets the English 2011-era set (IoD 2015, Census 2011, London income), each
+The same file may hold the city's image options, ``[panoramas]`` and ``[streetview]``
+(:mod:`.city_options`). A city without the file gets the English 2011-era set (IoD 2015, Census 2011, London income), each
 source used when its file is there. Every mistake in a declaration is reported with the file, the line
 and what to fix (:class:`DeclarationError`).
 """
@@ -51,7 +52,8 @@ LEGACY_STANDARDS = ("iod_2015", "census_2011", "london_income_2012_13")
 
 OUTCOME_KEY = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 _SOURCE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,60}$")
-_TOP_KEYS = {"standard", "files", "locations", "source", "outcome", "description"}
+_TOP_KEYS = {"standard", "files", "locations", "source", "outcome", "description", "panoramas", "streetview"}
+"""``panoramas`` and ``streetview`` are the city's image options, read by :mod:`.city_options`."""
 _SOURCE_KEYS = {"name", "file", "area_column", "title", "whole_numbers", "require"}
 _OUTCOME_KEYS = {"key", "title", "source", "value", "numerators", "denominator", "most_deprived", "minimum", "negative_control"}
 _LOCATION_KEYS = {"area_column"}
@@ -158,7 +160,7 @@ def standard_description(name: str) -> str:
     return tomllib.loads((STANDARD_FOLDER / f"{name}.toml").read_text(encoding="utf-8")).get("description", "")
 
 
-class _Lines:
+class TomlLines:
     """Line numbers of tables and keys in a TOML text, for messages (tomllib keeps none)."""
 
     _HEADER = re.compile(r"^\s*\[(\[)?\s*([A-Za-z0-9_.\-]+)\s*\]")
@@ -199,14 +201,14 @@ class _Lines:
         return line
 
 
-def _load_toml(path: Path) -> tuple[dict, _Lines]:
+def load_toml(path: Path) -> tuple[dict, TomlLines]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
         raise DeclarationError(f"{path}, line {line}: not UTF-8 text. Save the file as UTF-8.") from None
     try:
-        return tomllib.loads(text), _Lines(text)
+        return tomllib.loads(text), TomlLines(text)
     except tomllib.TOMLDecodeError as exc:
         raise DeclarationError(f"{path}: not valid TOML ({exc}). Check the quoting and brackets on that line.") from None
 
@@ -233,7 +235,7 @@ def _file_name(value, origin: Origin, what: str) -> str:
 class _Reader:
     """Reads one declaration text (the city's, or a standard's) into sources and outcomes."""
 
-    def __init__(self, path: Path, data: dict, lines: _Lines, shown_as: Origin | None = None, standard: str | None = None):
+    def __init__(self, path: Path, data: dict, lines: TomlLines, shown_as: Origin | None = None, standard: str | None = None):
         self.path, self.data, self.lines = path, data, lines
         self.shown_as, self.standard = shown_as, standard
 
@@ -338,7 +340,7 @@ def _standard(name: str, shown_as: Origin, files: dict[str, str]) -> tuple[list[
     path = STANDARD_FOLDER / f"{name}.toml"
     if not path.is_file():
         raise shown_as.error(f"unknown standard declaration {name!r}.", f"Known: {', '.join(standard_names())}.")
-    data, lines = _load_toml(path)
+    data, lines = load_toml(path)
     reader = _Reader(path, data, lines, shown_as=shown_as, standard=name)
     return reader.sources(files), reader.outcomes()
 
@@ -369,7 +371,7 @@ def read_declarations(path: Path) -> Declarations:
     path = Path(path)
     if not path.is_file():
         return legacy_declarations(path)
-    data, lines = _load_toml(path)
+    data, lines = load_toml(path)
     city = _Reader(path, data, lines)
     city.check_keys("", None, data, _TOP_KEYS)
     files = data.get("files", {})

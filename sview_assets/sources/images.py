@@ -2,7 +2,8 @@
 
 A batch is a folder or a ``.zip``/``.tar``/``.tar.gz``/``.tgz`` archive under
 ``raw/images/``, holding ``<img_id>_<a|b|c|d>.<png|jpg|jpeg>`` files (one
-per camera heading). Archives are extracted into a staging folder, refusing
+per camera heading), or 360° panoramas and their ``panoramas.csv``, which are
+cut into those four views (:mod:`.panoramas`). Archives are extracted into a staging folder, refusing
 absolute paths, ``..`` components, links and device files.
 """
 
@@ -21,6 +22,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from ..files import atomic_directory
+from .panoramas import PANORAMA_SUFFIXES, PANORAMA_TABLE, read_panorama_table
 
 HEADINGS = ("a", "b", "c", "d")
 IMAGE_NAME = re.compile(r"^(?P<img_id>\d+)_(?P<heading>[abcd])\.(?P<ext>png|jpe?g)$", re.IGNORECASE)
@@ -106,6 +108,42 @@ class BatchSource:
         except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
             raise ValueError(f"{self.path}: not a readable archive ({exc}). Re-create or remove it.") from None
 
+    def holds_panoramas(self) -> bool:
+        """Whether this is a panorama batch: it holds a ``panoramas.csv`` (its name read from the folder or the archive's index).
+
+        An unreadable archive holds nothing; its manifest says why."""
+        try:
+            return PANORAMA_TABLE in self.member_names()
+        except ValueError:
+            return False
+
+    def panorama_table(self) -> pd.DataFrame | None:
+        """The batch's panorama table (read from the folder or straight from the archive, nothing extracted), or None."""
+        if not self.is_archive:
+            found = sorted(self.path.rglob(PANORAMA_TABLE))
+            return read_panorama_table(found[0]) if found else None
+        shown_as = self.path / PANORAMA_TABLE
+        if self.path.name.lower().endswith(".zip"):
+            with zipfile.ZipFile(self.path) as archive:
+                member = next((i for i in archive.infolist() if PurePosixPath(i.filename).name == PANORAMA_TABLE), None)
+                return read_panorama_table(shown_as, archive.read(member)) if member else None
+        with tarfile.open(self.path) as archive:
+            member = next((m for m in archive if m.isfile() and PurePosixPath(m.name).name == PANORAMA_TABLE), None)
+            return read_panorama_table(shown_as, archive.extractfile(member).read()) if member else None
+
+    def locations(self) -> dict[int, set[str]]:
+        """The headings each img_id will have: its photos' headings, or all four for each panorama the batch holds."""
+        names = self.member_names()
+        if PANORAMA_TABLE not in names:
+            return headings_by_location(names)
+        present = set(names)
+        table = self.panorama_table()
+        return {
+            int(row.img_id): set(HEADINGS)
+            for row in table.itertuples()
+            if (row.file in present) or (not row.file and any(f"{row.img_id}{suffix}" in present for suffix in PANORAMA_SUFFIXES))
+        }
+
 
 def headings_by_location(names: list[str]) -> dict[int, set[str]]:
     """The headings found for each img_id among image file names (other names are left out)."""
@@ -140,6 +178,11 @@ def find_batches(images_dir: Path) -> list[BatchSource]:
                 raise ValueError(f"{images_dir}: both {found[key].path.name} and {path.name} give batch {key!r}; rename one.")
             found[key] = BatchSource(key, path)
     return [found[k] for k in sorted(found)]
+
+
+def panorama_tables(images_dir: Path) -> dict[str, pd.DataFrame]:
+    """The panorama table of every panorama batch under ``images_dir``, by batch key."""
+    return {batch.key: table for batch in find_batches(images_dir) if batch.holds_panoramas() and (table := batch.panorama_table()) is not None}
 
 
 def _safe_member_path(root: Path, name: str, archive: Path) -> Path:
@@ -243,6 +286,20 @@ def _image_problem(path: Path) -> str | None:
 def _batch_problem(batch: str, problem: str) -> dict:
     """A manifest row (img_id -1) for a problem of the batch as a whole, so it is reported, never dropped."""
     return {"batch": batch, "img_id": -1, "headings": "", **{f"path_{h}": "" for h in HEADINGS}, "usable": False, "problems": problem}
+
+
+def with_unusable(manifest: pd.DataFrame, batch: str, problems: dict[int, str]) -> pd.DataFrame:
+    """``manifest`` with a row for each img_id in ``problems`` that has no views (a panorama that could not be cut)."""
+    rows = [
+        {"batch": batch, "img_id": img_id, "headings": "", **{f"path_{h}": "" for h in HEADINGS}, "usable": False, "problems": problem}
+        for img_id, problem in sorted(problems.items())
+        if img_id not in set(manifest["img_id"])
+    ]
+    if not rows:
+        return manifest
+    if (manifest["img_id"] < 0).all():
+        manifest = manifest.iloc[0:0]  # the views folder is empty: the panoramas' own problems say why
+    return pd.concat([manifest, pd.DataFrame(rows, columns=manifest.columns)], ignore_index=True).astype({"img_id": "int64", "usable": "bool"})
 
 
 def batch_manifest(folder: Path, batch: str) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """Image locations: rows of a postcode directory that carry an ``img_id`` (the ONS directory of 2011 or 2021
 geographies), or, in a city without such a directory, a table of ``img_id, lat, long`` whose areas come
-from the city's boundary file.
+from the city's boundary file. A city with neither whose image batches are panoramas takes its
+locations from the batches' panorama tables, placed in areas the same way.
 
 The directory's columns are found by name: the area code in ``lsoa21cd``, ``lsoa11cd``, ``lsoa21``,
 ``lsoa11`` or ``area_code`` (or the column the city's declarations name), the postcode in ``pcds``,
@@ -11,6 +12,7 @@ the city's area code (a 2021 LSOA code when the directory gives those, a tract c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ class PostcodeLocations:
     rows_without_image: int
     has_area_codes: bool = True
     area_column: str | None = None
+    panorama_batches: tuple[str, ...] = ()
 
 
 def area_column_of(columns: list[str], path: Path, chosen: str | None = None) -> str | None:
@@ -101,6 +104,23 @@ def read_postcode_locations(path: Path, area_column: str | None = None) -> Postc
     return PostcodeLocations(locations.sort_values("img_id", ignore_index=True), rows_without_image, bool(area), area)
 
 
+def panorama_locations(tables: dict[str, pd.DataFrame], images_dir: Path) -> PostcodeLocations:
+    """The locations of every panorama batch (batch key -> its panorama table), coordinates only; an id in two batches is refused."""
+    frames = [table.assign(batch=key) for key, table in sorted(tables.items())]
+    frame = pd.concat(frames, ignore_index=True)
+    twice = frame[frame["img_id"].duplicated(keep=False)].sort_values("img_id")
+    if len(twice):
+        first = twice.iloc[0]
+        batches = sorted(twice.loc[twice["img_id"] == first["img_id"], "batch"])
+        raise SourceFormatError(
+            images_dir / batches[-1] / "panoramas.csv",
+            f"id {first['img_id']} is also in batch {batches[0]!r} ({twice['img_id'].nunique()} id(s) in more than one batch).",
+            "Each location's id must be unique across the city's batches.",
+        )
+    locations = pd.DataFrame({"img_id": frame["img_id"], "pcd": "", "oa11": "", "lsoa11": None, "msoa11": "", "lat": frame["lat"], "long": frame["long"]})
+    return PostcodeLocations(locations.sort_values("img_id", ignore_index=True), 0, False, None, tuple(sorted(tables)))
+
+
 @dataclass(frozen=True)
 class PlacedLocations:
     """The location table with every location's area: from the directory, or by point in polygon."""
@@ -112,17 +132,28 @@ class PlacedLocations:
     in_several_areas: int = 0
 
 
-def place_locations(postcode_file: Path, boundary_file: Path, area_column: str | None = None) -> PlacedLocations:
-    """Read the location table; a table without area codes gets them from ``boundary_file`` (point in polygon)."""
+def place_locations(
+    postcode_file: Path,
+    boundary_file: Path,
+    area_column: str | None = None,
+    panorama_tables: Callable[[], dict[str, pd.DataFrame]] | None = None,
+) -> PlacedLocations:
+    """Read the location table; a table without area codes gets them from ``boundary_file`` (point in polygon).
+
+    Without ``postcode_file``, the locations of the city's panorama batches (``panorama_tables`` gives each
+    batch's table) are used when there are any.
+    """
     from .boundaries import assign_areas, read_area_boundaries
 
-    read = read_postcode_locations(postcode_file, area_column)
+    tables = panorama_tables() if panorama_tables is not None and not Path(postcode_file).is_file() else {}
+    read = panorama_locations(tables, Path(postcode_file).parent / "images") if tables else read_postcode_locations(postcode_file, area_column)
     frame = read.locations
     if read.has_area_codes:
         return PlacedLocations(read, frame)
     if not Path(boundary_file).is_file():
+        where = f"The panorama tables of batch(es) {', '.join(read.panorama_batches)} have" if tables else f"{postcode_file} has"
         raise FileNotFoundError(
-            f"{postcode_file} has no area-code column, so its locations are placed in areas by point in polygon, but the boundary file "
+            f"{where} no area-code column, so their locations are placed in areas by point in polygon, but the boundary file "
             f"{boundary_file} does not exist. Add the city's area boundaries there (GeoJSON, long/lat, an area_code property per feature)."
         )
     assignment = assign_areas(frame["long"].to_numpy(), frame["lat"].to_numpy(), read_area_boundaries(boundary_file))

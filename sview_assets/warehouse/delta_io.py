@@ -30,10 +30,21 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from pydantic import Field
 
 from ..settings import ensure_writable_folder
-from .tables import VERSIONED_METADATA_KEY, check_model_version
+from .tables import VERSIONED_METADATA_KEY, check_model_version, table_folder
 
 COMMIT_ATTEMPTS = 6
 FIRST_RETRY_SECONDS = 0.2
+
+
+def read_whole_table(warehouse: Path, table: str, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of every partition of a warehouse table (empty when it is not written yet).
+
+    For an asset that needs all of a partitioned table: the I/O manager loads one partition per input.
+    """
+    folder = table_folder(warehouse, table)
+    if not (folder / "_delta_log").is_dir():
+        return pd.DataFrame(columns=columns)
+    return DeltaTable(str(folder)).to_pandas(columns=columns)
 
 
 def commit_with_retries(write: Callable[[], None], table: str, log) -> int:

@@ -1,0 +1,61 @@
+"""``python -m sview_assets.acquisition``: what fetching a city's images from Street View would ask and cost, and,
+with ``--fetch``, the fetch itself (the city's ``postcode_locations`` and ``streetview_images``, recorded in the
+Dagster instance like a run from the UI).
+
+``--locations N`` prints the estimate for a city of N locations without reading any city.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from ..settings import Storage
+from ..sources.city_options import StreetViewOptions, streetview_options
+from ..sources.declarations import DECLARATION_FILE
+from ..sources.files import BOUNDARY_FILE, POSTCODE_FILE
+from ..sources.postcodes import place_locations
+from .streetview import AcquisitionPaths, cost_estimate, plan_requests, read_ledger
+
+
+def _fetch(city: str) -> bool:
+    import dagster as dg
+
+    from ..definitions import build_city, city_resources
+
+    built = build_city(city, streetview=True)
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    settings = Storage.from_env().for_city(city)
+    assets = [built.asset("postcode_locations"), built.asset("streetview_images")]
+    return dg.materialize(assets, instance=instance, resources=city_resources(settings), raise_on_error=False).success
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Plan (and with --fetch, run) a city's image acquisition from the Street View Static API.")
+    parser.add_argument("--city", help="a city whose outcomes.toml has a [streetview] table")
+    parser.add_argument("--locations", type=int, help="print the estimate for a city of this many locations (default options) and exit")
+    parser.add_argument("--fetch", action="store_true", help="fetch what is missing now, within today's budget (needs the API key in key_env)")
+    args = parser.parse_args(argv)
+    if args.locations is not None:
+        print(json.dumps(cost_estimate(args.locations, StreetViewOptions()), indent=2))
+        return
+    if not args.city:
+        parser.error("give --city (or --locations N for an estimate)")
+    settings = Storage.from_env().for_city(args.city)
+    options = streetview_options(settings.paths.city_file(DECLARATION_FILE))
+    if options is None:
+        parser.error(f"{args.city} has not opted in: add a [streetview] table to {settings.paths.city_file(DECLARATION_FILE)}")
+    paths = settings.paths
+    locations = place_locations(paths.raw_file(POSTCODE_FILE), paths.raw_file(BOUNDARY_FILE)).locations
+    todo = plan_requests(locations[["img_id", "lat", "long"]], read_ledger(AcquisitionPaths(paths).ledger), AcquisitionPaths(paths))
+    print(f"{args.city}: {len(locations)} locations, {len(todo)} still to fetch; at most, for those:")
+    print(json.dumps(cost_estimate(len(todo), options), indent=2))
+    print(f"(cost at {options.price_per_1000_images:g} per 1,000 images, the price_per_1000_images option; metadata requests are free)")
+    if args.fetch:
+        sys.exit(0 if _fetch(args.city) else 1)
+
+
+if __name__ == "__main__":
+    main()
