@@ -14,7 +14,8 @@ import sys
 
 from ..settings import Storage
 from ..sources.city_options import StreetViewOptions, streetview_options
-from ..sources.declarations import DECLARATION_FILE
+from ..sources.common import SourceFormatError
+from ..sources.declarations import DECLARATION_FILE, DeclarationError, read_declarations
 from ..sources.files import BOUNDARY_FILE, POSTCODE_FILE
 from ..sources.postcodes import place_locations
 from .streetview import AcquisitionPaths, cost_estimate, plan_requests, read_ledger
@@ -48,12 +49,18 @@ def main(argv: list[str] | None = None) -> None:
     if options is None:
         parser.error(f"{args.city} has not opted in: add a [streetview] table to {settings.paths.city_file(DECLARATION_FILE)}")
     paths = settings.paths
-    locations = place_locations(paths.raw_file(POSTCODE_FILE), paths.raw_file(BOUNDARY_FILE)).locations
+    try:
+        area_column = read_declarations(paths.city_file(DECLARATION_FILE)).area_column
+        locations = place_locations(paths.raw_file(POSTCODE_FILE), paths.raw_file(BOUNDARY_FILE), area_column).locations
+    except (DeclarationError, SourceFormatError, FileNotFoundError) as exc:
+        parser.error(f"{args.city}'s locations cannot be read: {exc}")
     todo = plan_requests(locations[["img_id", "lat", "long"]], read_ledger(AcquisitionPaths(paths).ledger), AcquisitionPaths(paths))
     print(f"{args.city}: {len(locations)} locations, {len(todo)} still to fetch; at most, for those:")
     print(json.dumps(cost_estimate(len(todo), options), indent=2))
     print(f"(cost at {options.price_per_1000_images:g} per 1,000 images, the price_per_1000_images option; metadata requests are free)")
     if args.fetch:
+        if not os.environ.get(options.key_env):
+            parser.error(f"set the environment variable {options.key_env} to your Street View Static API key (the city's key_env) to fetch")
         sys.exit(0 if _fetch(args.city) else 1)
 
 
