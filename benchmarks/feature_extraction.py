@@ -126,10 +126,10 @@ def main() -> None:
 
     from sview_assets.ml.extract import extract_features
     from sview_assets.ml.preprocess import load_and_preprocess
-    from sview_assets.ml.threads import configure_tensorflow_threads
+    from sview_assets.ml.threads import configure_threads
     from sview_assets.ml.vgg16 import build_fc6_extractor
 
-    cores = configure_tensorflow_threads()
+    cores = configure_threads()
     model, weights = build_fc6_extractor(None, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_images(Path(tmp), args.locations, args.width, args.height)

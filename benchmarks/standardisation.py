@@ -28,7 +28,7 @@ def main() -> None:
     from sview_assets.ml.aggregate import SCORE_MEAN, aggregate_lsoas
     from sview_assets.ml.cross_validation import train_outcome
     from sview_assets.ml.presets import TrainSettings
-    from sview_assets.ml.threads import configure_tensorflow_threads
+    from sview_assets.ml.threads import configure_threads
     from sview_assets.settings import SviewSettings
     from sview_assets.sources.declarations import read_declarations
 
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12, help="as `make demo` trains")
     parser.add_argument("--patience", type=int, default=4, help="as `make demo` trains")
     args = parser.parse_args()
-    configure_tensorflow_threads()
+    configure_threads()
     base = TrainSettings(epochs=args.epochs, patience=args.patience)
     taus: dict[str, dict[str, float]] = {name: {} for name in VARIANTS}
     start = time.perf_counter()

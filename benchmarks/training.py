@@ -106,9 +106,9 @@ def main() -> None:
     from sview_assets.ml.ordinal_network import shared_network
     from sview_assets.ml.presets import PRESETS, TrainSettings
     from sview_assets.ml.streaming import feature_moments
-    from sview_assets.ml.threads import configure_tensorflow_threads
+    from sview_assets.ml.threads import configure_threads
 
-    cores = configure_tensorflow_threads()
+    cores = configure_threads()
     folder = Path(args.dir or tempfile.mkdtemp())
     path = folder / "synthetic_training_set.h5"
     start = time.perf_counter()

@@ -122,3 +122,41 @@ def acquire_in_this_process(data_root: str, city: str, locations_csv: str, endpo
     options = StreetViewOptions(endpoint=endpoint, requests_per_second=1000, locations_per_batch=4)
     paths = AcquisitionPaths(SviewSettings(data_root=data_root, city=city).paths)
     acquire(pd.read_csv(locations_csv), paths, StreetViewClient(options, key), log=lambda _: None)
+
+
+def compute_on_this_backend(inputs_npz: str, output_npz: str) -> None:
+    """On whichever Keras backend this process runs: VGG16 fc6 (random weights, seed 0) of the given preprocessed images
+    and of the given image files (through this backend's input pipeline), and five ordinal-network steps from seeded
+    weights; saved for a test to compare with TensorFlow's."""
+    import numpy as np
+
+    from sview_assets.ml.backend import keras_backend
+    from sview_assets.ml.extract import extract_features
+    from sview_assets.ml.inference import compiled_inference
+    from sview_assets.ml.ordinal_network import OrdinalNetwork
+    from sview_assets.ml.vgg16 import build_fc6_extractor
+
+    given = np.load(inputs_npz)
+    model, _ = build_fc6_extractor(None, 0)
+    paths = [str(p).split("|") for p in given["paths"]]
+    extracted = extract_features(model, list(range(len(paths))), paths, locations_per_batch=2)
+    losses, scores = train_a_few_steps(OrdinalNetwork(int(given["x"].shape[-1]), 1e-3, 0.0), given["x"], given["y"])
+    np.savez(
+        output_npz,
+        backend=keras_backend(),
+        features=compiled_inference(model)(given["images"]),
+        pipeline_features=extracted.features,
+        losses=losses,
+        scores=scores,
+    )
+
+
+def train_a_few_steps(network, x, y, steps: int = 5):
+    """Losses of ``steps`` training steps from seeded initial weights, then the scores of ``x``."""
+    import numpy as np
+
+    from sview_assets.ml.inference import compiled_inference
+
+    model = network.reset(x.reshape(-1, x.shape[-1]).mean(0), x.reshape(-1, x.shape[-1]).var(0) + 1e-6, seed=3)
+    losses = [float(network.train_step(x, y)) for _ in range(steps)]
+    return np.array(losses), compiled_inference(model)(x).reshape(-1)

@@ -56,11 +56,12 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         Without a weights file the extractor uses seeded RANDOM weights: fine for the demo, never
         comparable with ImageNet features; the metadata and the file say so.
         """
+        from ..ml.backend import keras_backend
         from ..ml.devices import locations_per_call, select_device
         from ..ml.extract import extract_features
-        from ..ml.threads import configure_tensorflow_threads
+        from ..ml.threads import configure_threads
 
-        cores = configure_tensorflow_threads()
+        cores = configure_threads()
         device = select_device()
         per_call = locations_per_call(device, vgg16.locations_per_batch)
         batch = context.partition_key
@@ -93,7 +94,7 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
             settings.paths.feature_file(batch),
             result.img_ids,
             result.features,
-            {**provenance.as_attrs(), "weights": weights.source, "model": MODEL_DESCRIPTION, "batch": batch},
+            {**provenance.as_attrs(), "weights": weights.source, "model": MODEL_DESCRIPTION, "batch": batch, "backend": keras_backend()},
         )
         skipped_ids = sorted(skipped["img_id"].tolist()) + result.failed
         yield dg.MaterializeResult(
@@ -109,7 +110,8 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 "precision": vgg16.precision,
                 "skipped_locations": len(skipped_ids),
                 "images_per_second": round(4 * info.rows / max(seconds, 1e-9), 2),
-                "tensorflow_threads": cores,
+                "threads": cores,
+                "backend": keras_backend(),
                 "device": device,
                 "worker": worker_label(),
                 "locations_per_call": per_call,

@@ -93,13 +93,14 @@ def build_training_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         finished fold.
         """
         from ..files import atomic_directory
+        from ..ml.backend import keras_backend
         from ..ml.cross_validation import train_outcome
         from ..ml.devices import select_device
         from ..ml.feature_store import read_feature_attrs
         from ..ml.fold_checkpoints import FoldCheckpoints, checkpoint_folder, inputs_key
-        from ..ml.threads import configure_tensorflow_threads
+        from ..ml.threads import configure_threads
 
-        cores = configure_tensorflow_threads()
+        cores = configure_threads()
         device = select_device()
         outcome = context.partition_key
         paths = storage.for_city(scope.city).paths
@@ -138,7 +139,8 @@ def build_training_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 "features_weights_sha256": str(provenance.get("weights_sha256", "")),
                 "features_preprocessing": str(provenance.get("preprocessing", "")),
                 "features_precision": str(provenance.get("precision", "")),
-                "tensorflow_threads": cores,
+                "threads": cores,
+                "backend": keras_backend(),
                 "device": device,
                 "worker": worker_label(),
                 "training_curves": figure_markdown(_curves(runs, outcome)),

@@ -84,10 +84,10 @@ def build_transfer_assets(scope: TransferScope) -> list[dg.AssetsDefinition]:
         locations; every regime is scored on the remaining LSOAs only (`zero_shot` also on all of them,
         fraction 0), by both aggregation methods. Table `transfer_metrics` in the target city's schema.
         """
-        from ..ml.threads import configure_tensorflow_threads
+        from ..ml.threads import configure_threads
         from ..ml.transfer import load_target, run_transfer
 
-        configure_tensorflow_threads()
+        configure_threads()
         outcome = context.partition_key
         source, target = storage.for_city(pair.source), storage.for_city(pair.target)
         model_dir = source.paths.model_dir(outcome)

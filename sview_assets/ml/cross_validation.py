@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .backend import make_deterministic
 from .early_stopping import HeldOutEarlyStopping
 from .fold_checkpoints import FoldCheckpoints
 from .folds import lsoa_folds, validation_split
@@ -262,9 +263,7 @@ def train_outcome(
     folds finished by an earlier, interrupted call are taken from there instead of
     trained again, and each newly finished fold is added to them.
     """
-    import tensorflow as tf
-
-    tf.config.experimental.enable_op_determinism()
+    make_deterministic()
     table = read_training_table(path)
     frame = table.locations
     labelled = table.labelled(outcome, path)

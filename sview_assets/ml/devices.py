@@ -1,4 +1,4 @@
-"""Which device TensorFlow computes on: a GPU when one is visible (and wanted), else the CPU.
+"""Which device the Keras backend computes on: a GPU when one is visible (and wanted), else the CPU.
 
 ``SVIEW_DEVICE`` chooses: ``auto`` (default: the first GPU if TensorFlow sees one), ``cpu`` (hide
 the GPUs from this process) or ``gpu`` (fail clearly when there is none, rather than run for hours on
@@ -24,10 +24,14 @@ def device_choice() -> str:
 
 
 def select_device() -> str:
-    """Apply ``$SVIEW_DEVICE`` to TensorFlow and name the device it will use: ``"CPU"`` or ``"GPU:0 (<model>)"``."""
-    import tensorflow as tf
+    """Apply ``$SVIEW_DEVICE`` to the backend and name the device it will use: ``"CPU"`` or ``"GPU:0 (<model>)"``."""
+    from .backend import keras_backend, uses_tensorflow
 
     choice = device_choice()
+    if not uses_tensorflow():
+        return _other_backend_device(keras_backend(), choice)
+    import tensorflow as tf
+
     gpus = tf.config.list_physical_devices("GPU")
     if choice == "gpu" and not gpus:
         raise RuntimeError(
@@ -45,6 +49,25 @@ def select_device() -> str:
             pass  # the runtime already started in this process, with the same setting
     name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
     return f"GPU:0 ({name})"
+
+
+def _other_backend_device(backend: str, choice: str) -> str:
+    """The device JAX or PyTorch will use; they choose it when they start, so ``cpu`` with a GPU present is an error."""
+    name = None
+    if backend == "jax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        name = gpus[0].device_kind if gpus else None
+    elif backend == "torch":
+        import torch
+
+        name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    if choice == "gpu" and not name:
+        raise RuntimeError(f"{DEVICE_ENV}=gpu but {backend} sees no GPU. Install its CUDA build, check nvidia-smi, or unset {DEVICE_ENV}.")
+    if choice == "cpu" and name:
+        raise RuntimeError(f"{DEVICE_ENV}=cpu, but {backend} has taken the GPU; hide it before the process starts (CUDA_VISIBLE_DEVICES=).")
+    return f"GPU:0 ({name})" if name else CPU
 
 
 def _hide_gpus(tf) -> None:

@@ -1,8 +1,9 @@
-"""Batched fc6 feature extraction with a parallel, prefetching tf.data input pipeline.
+"""Batched fc6 feature extraction with a parallel, prefetching input pipeline.
 
 Decoding and resizing run on ``cores`` threads while the model computes the
-previous batch. A location whose images fail to decode is dropped from the
-stream and reported, and the others go on.
+previous batch: a tf.data pipeline on TensorFlow, a Pillow thread pool
+(:mod:`.pillow_input`) on the other Keras backends. A location whose images
+fail to decode is dropped from the stream and reported, and the others go on.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import tensorflow as tf
 
+from .backend import uses_tensorflow
 from .inference import compiled_inference
-from .preprocess import load_and_preprocess
 from .threads import available_cores
 from .vgg16 import FEATURE_DIM, IMAGE_SIZE
 
@@ -30,8 +30,11 @@ class ExtractionResult:
     failed: list[int] = field(default_factory=list)
 
 
-def location_dataset(img_ids: Sequence[int], paths: Sequence[Sequence[str]], cores: int, locations_per_batch: int) -> tf.data.Dataset:
-    """(img_id batch, [B, 4, 224, 224, 3]) batches decoded in parallel, bad locations dropped."""
+def location_dataset(img_ids: Sequence[int], paths: Sequence[Sequence[str]], cores: int, locations_per_batch: int):
+    """A tf.data pipeline of (img_id batch, [B, 4, 224, 224, 3]) batches decoded in parallel, bad locations dropped."""
+    import tensorflow as tf
+
+    from .preprocess import load_and_preprocess
 
     def load_location(img_id, location_paths):
         images = tf.map_fn(load_and_preprocess, location_paths, fn_output_signature=tf.TensorSpec([IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32))
@@ -61,16 +64,24 @@ def extract_features(
         return ExtractionResult(np.zeros(0, np.int64), np.zeros((0, N_HEADINGS, FEATURE_DIM), np.float32))
     infer = compiled_inference(model)
     ids_out, feats_out = [], []
-    done = 0
-    for ids, images in location_dataset(expected, paths, cores, locations_per_batch):
-        flat = tf.reshape(images, [-1, IMAGE_SIZE, IMAGE_SIZE, 3])
-        feats = infer(flat).numpy().reshape(-1, N_HEADINGS, FEATURE_DIM)
-        ids_out.append(ids.numpy())
-        done += len(ids_out[-1])
-        feats_out.append(feats)
+    for ids, images in _batches(expected, paths, cores, locations_per_batch):
+        if len(ids):
+            ids_out.append(ids)
+            feats_out.append(infer(images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 3)).reshape(-1, N_HEADINGS, FEATURE_DIM))
         if progress:
-            progress(done, len(expected))
+            progress(sum(len(i) for i in ids_out), len(expected))
     got = np.concatenate(ids_out) if ids_out else np.zeros(0, np.int64)
     features = np.concatenate(feats_out) if feats_out else np.zeros((0, N_HEADINGS, FEATURE_DIM), np.float32)
     failed = sorted(set(expected) - set(got.tolist()))
     return ExtractionResult(got, features.astype(np.float32), failed)
+
+
+def _batches(img_ids: list[int], paths: Sequence[Sequence[str]], cores: int, locations_per_batch: int):
+    """(img_ids, images) batches from the backend's input pipeline; locations that failed to decode are left out."""
+    if not uses_tensorflow():
+        from .pillow_input import location_batches
+
+        yield from location_batches(img_ids, paths, cores, locations_per_batch)
+        return
+    for ids, images in location_dataset(img_ids, paths, cores, locations_per_batch):
+        yield ids.numpy(), images.numpy()

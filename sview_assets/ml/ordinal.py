@@ -39,13 +39,13 @@ def predicted_decile(score: np.ndarray) -> np.ndarray:
 
 
 def ordinal_loss(y_true, y_pred):
-    """Mean cross-entropy of the true decile (1..10) under Binomial(9, sigmoid(score))."""
-    import tensorflow as tf
+    """Mean cross-entropy of the true decile (1..10) under Binomial(9, sigmoid(score)), in Keras ops (any backend)."""
+    from keras import ops
 
-    score = tf.reshape(tf.cast(y_pred, tf.float32), [-1, 1])
-    k = tf.range(N_CLASSES, dtype=tf.float32)
-    log_p = -tf.nn.softplus(-score)
-    log_q = -tf.nn.softplus(score)
-    log_probs = tf.constant(LOG_BINOMIAL_COEFFICIENTS, tf.float32) + k * log_p + (N_TRIALS - k) * log_q
-    target = tf.cast(tf.reshape(y_true, [-1]), tf.int32) - 1
-    return -tf.reduce_mean(tf.gather(log_probs, target, axis=1, batch_dims=1))
+    score = ops.reshape(ops.cast(y_pred, "float32"), (-1, 1))
+    k = ops.arange(N_CLASSES, dtype="float32")
+    log_p = -ops.softplus(-score)
+    log_q = -ops.softplus(score)
+    log_probs = ops.convert_to_tensor(LOG_BINOMIAL_COEFFICIENTS.astype(np.float32)) + k * log_p + (N_TRIALS - k) * log_q
+    target = ops.reshape(ops.cast(y_true, "int32"), (-1, 1)) - 1
+    return -ops.mean(ops.take_along_axis(log_probs, target, axis=1))

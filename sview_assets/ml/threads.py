@@ -22,15 +22,20 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def configure_tensorflow_threads() -> int:
+def configure_threads() -> int:
     """Limit TensorFlow's op thread pools to the available cores; return that number.
 
     TensorFlow only accepts this before its runtime starts; later calls in the
     same process keep the first setting, which was made by this function too.
+    On the other Keras backends only the input pipeline's threads follow it.
     """
-    import tensorflow as tf
+    from .backend import uses_tensorflow
 
     cores = available_cores()
+    if not uses_tensorflow():
+        return cores
+    import tensorflow as tf
+
     try:
         tf.config.threading.set_intra_op_parallelism_threads(cores)
         tf.config.threading.set_inter_op_parallelism_threads(min(2, cores))
