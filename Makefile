@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 DEMO_CITIES := demo demo_north demo_tracts
 UI_PORT ?= 3000
 
-.PHONY: install demo demo-city cluster-demo test test-fast lint ui sql check bench clean-demo instance
+.PHONY: install demo demo-city cluster-demo test test-fast lint ui sql check bench bench-gpu clean-demo instance
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,11 @@ bench: install
 	$(BIN)/python benchmarks/sensor_tick.py
 	$(BIN)/python benchmarks/metric_intervals.py
 	$(BIN)/python benchmarks/panoramas.py
+
+# On a machine with an NVIDIA GPU and PyTorch or JAX for CUDA: needs no .venv and no TensorFlow, only Keras 3, NumPy,
+# h5py, pandas and Pillow beside them, and this project's source (README: "On a GPU").
+bench-gpu:
+	PYTHONPATH=$(CURDIR) $(PYTHON) benchmarks/gpu.py
 
 clean-demo:
 	rm -rf $(addprefix data/,$(DEMO_CITIES))

@@ -37,7 +37,10 @@ NPY_LAYERS = tuple(f"conv{b}_{i}" for b, n in CONV_BLOCKS for i in range(1, n + 
 FC6_MODEL_LAYER = "fc6_before_relu"
 FLOAT32 = "float32"
 BFLOAT16 = "bfloat16"
-PRECISIONS = (FLOAT32, BFLOAT16)
+FLOAT16 = "float16"
+PRECISIONS = (FLOAT32, BFLOAT16, FLOAT16)
+_POLICIES = {FLOAT32: FLOAT32, BFLOAT16: "mixed_bfloat16", FLOAT16: "mixed_float16"}
+"""Keras' dtype policy of each precision: the mixed ones compute in 16 bits and keep the weights in float32."""
 PREPROCESSING_VERSION = "shorter-side-224-bilinear-antialias/centre-crop-224/caffe-bgr-mean/fc6-pre-relu-v2"
 """Names every step from image file to feature vector; a feature file made by another version is stale."""
 MODEL_DESCRIPTION = "keras.applications.VGG16 conv blocks + fc1 kernel and bias without its ReLU (the paper's fc6 bias-add, 4096-D)"
@@ -215,8 +218,8 @@ def weights_info(weights_file: str | None, seed: int = 0) -> WeightsInfo:
 def build_fc6_extractor(weights_file: str | None = None, seed: int = 0, precision: str = FLOAT32):
     """A Keras model mapping preprocessed 224x224 BGR images to fc6 before ReLU, and its weights info.
 
-    With ``precision="bfloat16"`` the layers compute in bfloat16 (Keras' ``mixed_bfloat16`` policy:
-    weights stay float32); callers store the features as float32 either way.
+    With ``precision="bfloat16"`` (or ``"float16"``, for GPUs without native bfloat16) the layers compute
+    in 16 bits (Keras' mixed policies: weights stay float32); callers store the features as float32 either way.
     """
     import keras
 
@@ -224,7 +227,7 @@ def build_fc6_extractor(weights_file: str | None = None, seed: int = 0, precisio
         raise ValueError(f"VGG16 precision {precision!r} is not one of {', '.join(PRECISIONS)}.")
     arrays, info = load_weight_arrays(weights_file, seed)
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16" if precision == BFLOAT16 else FLOAT32)
+    keras.config.set_dtype_policy(_POLICIES[precision])
     try:
         convolutions = keras.applications.VGG16(weights=None, include_top=False, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
         fc6 = keras.layers.Dense(FEATURE_DIM, activation=None, name=FC6_MODEL_LAYER)
