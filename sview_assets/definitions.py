@@ -9,6 +9,7 @@ what runs by itself is each asset's automation condition (``conditions.py``) eva
 ``python -m sview_assets.pipeline``, which materializes the same graph.
 """
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,11 @@ from .settings import Storage, SviewSettings
 from .sources.city_options import opted_in_to_streetview
 from .sources.declarations import DECLARATION_FILE
 from .watchdog import run_watchdog
+
+# Each city's image_features_job pairs image_manifest (one batch per run: its Delta table is written one partition at a
+# time) with vgg16_features (several per backfill run); Dagster then runs the job one batch per run, as the image sensor
+# wants, and says so on every load of the code location. The asset backfills keep each asset's own policy.
+warnings.filterwarnings("ignore", message=r"Asset job .* materializes assets with varying BackfillPolicies", category=UserWarning)
 
 
 @dataclass(frozen=True)

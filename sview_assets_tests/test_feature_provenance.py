@@ -3,6 +3,8 @@
 import os
 import shutil
 
+import dagster as dg
+import h5py
 import numpy as np
 import pytest
 
@@ -16,6 +18,11 @@ from sview_assets.staleness import plan_image_batches
 from .test_assets import query
 
 BATCHES = ["batch_000", "batch_001"]
+
+
+def read_feature_file(path):
+    with h5py.File(path, "r") as handle:
+        return handle["img_id"][()], handle["features"][()]
 
 
 def plan(settings, instance, vgg16):
@@ -121,3 +128,48 @@ def test_a_change_of_precision_makes_every_batch_stale(city_copy, random_vgg16):
     result = plan(settings, instance, bf16)
     assert sorted(result.to_extract) == BATCHES
     assert result.reasons["batch_000"] == ["precision changed (float32 -> bfloat16)"]
+
+
+def materialize_batch_range(settings, instance, vgg16, first: str, last: str):
+    from sview_assets.definitions import build_city, city_resources
+
+    built = build_city(settings.city)
+    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    return dg.materialize([built.asset("vgg16_features")], instance=instance, resources=city_resources(settings, vgg16), tags=tags, raise_on_error=False)
+
+
+def partition_materializations(result) -> dict[str, dict]:
+    return {
+        e.event_specific_data.materialization.partition: e.event_specific_data.materialization.metadata
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION" and e.event_specific_data.materialization.metadata.get("path")
+    }
+
+
+def test_a_multi_batch_run_gives_each_batch_what_a_run_of_its_own_would(city_copy, random_vgg16):
+    settings, instance = city_copy
+    alone = {b: read_feature_file(settings.paths.feature_file(b)) for b in BATCHES}
+    for batch in BATCHES:
+        settings.paths.feature_file(batch).unlink()
+    result = materialize_batch_range(settings, instance, random_vgg16, "batch_000", "batch_001")
+    assert result.success
+    materialized = partition_materializations(result)
+    assert sorted(materialized) == BATCHES
+    for batch in BATCHES:
+        ids, features = read_feature_file(settings.paths.feature_file(batch))
+        np.testing.assert_array_equal(ids, alone[batch][0])
+        np.testing.assert_allclose(features, alone[batch][1], rtol=1e-5, atol=1e-4)
+        assert materialized[batch]["locations"].value == len(ids) and materialized[batch]["path"].value.endswith(f"{batch}.h5")
+
+
+def test_a_failing_batch_in_a_multi_batch_run_leaves_the_others_materialized(city_copy, random_vgg16):
+    settings, instance = city_copy
+    for batch in BATCHES:
+        settings.paths.feature_file(batch).unlink()
+    archive = settings.paths.raw_images / "batch_001.zip"
+    os.utime(archive, ns=(archive.stat().st_atime_ns, archive.stat().st_mtime_ns + 10**9))  # its manifest is now out of date
+    result = materialize_batch_range(settings, instance, random_vgg16, "batch_000", "batch_001")
+    assert not result.success
+    assert "1 of 2 batches failed (the others are materialized): batch_001: Image batch 'batch_001' changed" in step_error(result)
+    assert list(partition_materializations(result)) == ["batch_000"]
+    assert settings.paths.feature_file("batch_000").is_file() and not settings.paths.feature_file("batch_001").exists()

@@ -185,16 +185,17 @@ def test_npy_loader_refuses_code_in_pickles(tmp_path, capsys):
     assert "must never run" not in capsys.readouterr().out
 
 
-def test_bfloat16_features_agree_with_float32_and_come_back_as_float32(tmp_path, random_extractor):
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_16_bit_features_agree_with_float32_and_come_back_as_float32(tmp_path, random_extractor, precision):
     model, _ = random_extractor
-    bf16_model, info = build_fc6_extractor(None, seed=5, precision="bfloat16")
+    half_model, info = build_fc6_extractor(None, seed=5, precision=precision)
     rng = np.random.default_rng(7)
     paths = [save_png(tmp_path / f"1_{h}.png", street_like(rng)) for h in "abcd"]
     full = extract_features(model, [1], [paths]).features[0]
-    half = extract_features(bf16_model, [1], [paths]).features[0]
+    half = extract_features(half_model, [1], [paths]).features[0]
     assert half.dtype == np.float32 and not np.array_equal(half, full)
     cosine = (full * half).sum(axis=1) / np.linalg.norm(full, axis=1) / np.linalg.norm(half, axis=1)
     assert cosine.min() > 0.999
     assert info.source == "random (seed 5)"
-    with pytest.raises(ValueError, match="precision 'half' is not one of float32, bfloat16"):
+    with pytest.raises(ValueError, match="precision 'half' is not one of float32, bfloat16, float16"):
         build_fc6_extractor(None, seed=5, precision="half")

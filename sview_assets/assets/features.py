@@ -1,6 +1,8 @@
 """Feature stage: VGG16 fc6 features per image batch, and the city's HDF5 training set."""
 
+import os
 import time
+import warnings
 
 import dagster as dg
 import pandas as pd
@@ -17,125 +19,84 @@ from ..settings import Storage, SviewSettings
 from ..sources.images import find_batches
 from ..sources.panoramas import PHOTOS
 from ..staleness import current_views, inventory_features
+from ..warehouse.delta_io import read_partition
 from .images import find_batch
 
 FEATURES_COMPLETE = "all_locations_extracted"
 TRAINING_SET_ALIGNED = "rows_match_label_table"
 TENSORFLOW_TAG = {"sview/tensorflow": "true"}
+BATCHES_PER_RUN_ENV = "SVIEW_BATCHES_PER_RUN"
 
 
 def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
     """The city's ``vgg16_features`` (one partition per image batch) and ``training_set``."""
 
-    @dg.asset(
-        **scope.asset_args("vgg16_features"),
-        partitions_def=scope.image_batches,
-        ins={"image_manifest": scope.table_in("image_manifest")},
-        kinds={"tensorflow", "hdf5"},
-        op_tags={**TENSORFLOW_TAG, **feature_step_tags()},
-        check_specs=[
-            dg.AssetCheckSpec(
-                FEATURES_COMPLETE,
-                asset=scope.key("vgg16_features"),
-                description="Every location of the batch has features; lists those skipped (missing heading, unreadable image).",
+    with warnings.catch_warnings():  # Dagster marks backfill_policy beta; its warning on every import is not the user's business
+        warnings.simplefilter("ignore", dg.BetaWarning)
+
+        @dg.asset(
+            **scope.asset_args("vgg16_features"),
+            partitions_def=scope.image_batches,
+            deps=[scope.key("image_manifest")],
+            backfill_policy=_backfill_policy(),
+            kinds={"tensorflow", "hdf5"},
+            op_tags={**TENSORFLOW_TAG, **feature_step_tags()},
+            check_specs=[
+                dg.AssetCheckSpec(
+                    FEATURES_COMPLETE,
+                    asset=scope.key("vgg16_features"),
+                    description="Every location of the batch has features; lists those skipped (missing heading, unreadable image).",
+                )
+            ],
+        )
+        def vgg16_features(context: dg.AssetExecutionContext, storage: Storage, vgg16: Vgg16Resource):
+            """VGG16 fc6 features (before its ReLU, as the paper) of the four headings of every usable location in one batch.
+
+            Written to `data/<city>/features/<batch>.h5` (`features [n, 4, 4096]` float32, `img_id [n]`,
+            attributes naming the weights, their checksum, the preprocessing, the fingerprint of the image
+            files and how the views were made: `photos`, or the cut of the batch's panoramas) by write-then-rename.
+            The features are valid only while those match: a change of any of them makes the batch stale, and
+            the sensor and the CLI extract it again. A backfill runs up to `SVIEW_BATCHES_PER_RUN` (8) batches in
+            one run, building VGG16 once: each batch gets its own materialization (logged as it finishes) and file,
+            and a batch that fails is reported while the others keep theirs.
+            Without a weights file the extractor uses seeded RANDOM weights: fine for the demo, never
+            comparable with ImageNet features; the metadata and the file say so.
+            """
+            from ..ml.threads import configure_threads
+
+            settings = storage.for_city(scope.city)
+            extractor = _BatchExtractor.start(context, vgg16, configure_threads())
+            keys = context.partition_keys
+            if len(keys) == 1:
+                metadata, check = extractor.extract(settings, keys[0])
+                yield dg.MaterializeResult(metadata=metadata)
+                yield check
+                return
+            failed, checks = {}, []
+            for batch in keys:
+                try:
+                    metadata, check = extractor.extract(settings, batch)
+                except (OSError, ValueError) as exc:
+                    failed[batch] = str(exc)
+                    context.log.error(f"batch {batch} failed, the run goes on with the others: {exc}")
+                    continue
+                yield dg.AssetMaterialization(asset_key=scope.key("vgg16_features"), partition=batch, metadata=metadata)
+                checks.append((batch, check))
+            if failed:
+                raise dg.Failure(
+                    description=f"{len(failed)} of {len(keys)} batches failed (the others are materialized): "
+                    + "; ".join(f"{b}: {e}" for b, e in failed.items())
+                )
+            yield dg.MaterializeResult(
+                metadata={"batches": dg.MetadataValue.json(keys), "note": "one run for several batches: see each partition's own materialization"}
             )
-        ],
-    )
-    def vgg16_features(
-        context: dg.AssetExecutionContext,
-        storage: Storage,
-        vgg16: Vgg16Resource,
-        image_manifest: pd.DataFrame,
-    ):
-        """VGG16 fc6 features (before its ReLU, as the paper) of the four headings of every usable location in one batch.
-
-        Written to `data/<city>/features/<batch>.h5` (`features [n, 4, 4096]` float32, `img_id [n]`,
-        attributes naming the weights, their checksum, the preprocessing, the fingerprint of the image
-        files and how the views were made: `photos`, or the cut of the batch's panoramas) by write-then-rename. The features are valid only while those match: a change of any of
-        them makes the batch stale, and the sensor and the CLI extract it again.
-        Without a weights file the extractor uses seeded RANDOM weights: fine for the demo, never
-        comparable with ImageNet features; the metadata and the file say so.
-        """
-        from ..ml.backend import keras_backend
-        from ..ml.devices import locations_per_call, select_device
-        from ..ml.extract import extract_features
-        from ..ml.threads import configure_threads
-
-        cores = configure_threads()
-        device = select_device()
-        per_call = locations_per_call(device, vgg16.locations_per_batch)
-        batch = context.partition_key
-        settings = storage.for_city(scope.city)
-        fingerprint = _manifest_fingerprint(settings, batch, image_manifest)
-        views = _manifest_views(settings, batch, image_manifest)
-        usable = image_manifest[image_manifest["usable"]]
-        skipped = image_manifest[~image_manifest["usable"] & (image_manifest["img_id"] >= 0)]
-        model, weights = vgg16.build()
-        if weights.is_random:
-            context.log.warning(f"VGG16 weights: {weights.source}. These are NOT ImageNet features; set SVIEW_VGG16_WEIGHTS for real ones.")
-        start = time.perf_counter()
-        last_report = [start]
-
-        def progress(done: int, total: int) -> None:
-            if time.perf_counter() - last_report[0] > 15 or done == total:
-                last_report[0] = time.perf_counter()
-                context.log.info(f"batch {batch}: {done}/{total} locations extracted")
-
-        result = extract_features(
-            model,
-            usable["img_id"].tolist(),
-            usable[["path_a", "path_b", "path_c", "path_d"]].to_numpy().tolist(),
-            locations_per_batch=per_call,
-            progress=progress,
-        )
-        seconds = time.perf_counter() - start
-        provenance = FeatureProvenance.of(fingerprint, ExtractorRecipe(weights.sha256, vgg16.precision), views)
-        info = write_feature_file(
-            settings.paths.feature_file(batch),
-            result.img_ids,
-            result.features,
-            {**provenance.as_attrs(), "weights": weights.source, "model": MODEL_DESCRIPTION, "batch": batch, "backend": keras_backend()},
-        )
-        skipped_ids = sorted(skipped["img_id"].tolist()) + result.failed
-        yield dg.MaterializeResult(
-            metadata={
-                "path": dg.MetadataValue.path(str(info.path)),
-                "locations": info.rows,
-                "shape": str(tuple(result.features.shape)),
-                "sha256": info.sha256,
-                "size_mb": round(info.size_bytes / 2**20, 2),
-                "weights": weights.source,
-                "weights_sha256": weights.sha256,
-                "preprocessing": PREPROCESSING_VERSION,
-                "precision": vgg16.precision,
-                "skipped_locations": len(skipped_ids),
-                "images_per_second": round(4 * info.rows / max(seconds, 1e-9), 2),
-                "threads": cores,
-                "backend": keras_backend(),
-                "device": device,
-                "worker": worker_label(),
-                "locations_per_call": per_call,
-                "source_fingerprint": fingerprint,
-                "views": views,
-            }
-        )
-        reasons = dict(zip(skipped["img_id"].tolist(), skipped["problems"].tolist()))
-        reasons.update({i: "image failed to decode in the pipeline" for i in result.failed})
-        if info.rows == 0:
-            context.log.warning(
-                f"batch {batch}: no usable location ({len(skipped_ids)} skipped); its feature file is empty and adds nothing to the training set"
+            incomplete = [b for b, c in checks if not c.passed]
+            yield dg.AssetCheckResult(
+                check_name=FEATURES_COMPLETE,
+                passed=not incomplete,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"batches": len(checks), "batches_with_skipped_locations": dg.MetadataValue.json(incomplete)},
             )
-        yield dg.AssetCheckResult(
-            check_name=FEATURES_COMPLETE,
-            passed=not skipped_ids and info.rows > 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=None if info.rows else f"Batch {batch} has no usable location.",
-            metadata={
-                "extracted": info.rows,
-                "skipped": len(skipped_ids),
-                "reasons": dg.MetadataValue.json({str(k): v for k, v in list(reasons.items())[:50]}),
-            },
-        )
 
     @dg.asset(
         **scope.asset_args("training_set"),
@@ -210,6 +171,103 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         yield _check_alignment(summary.path, lsoa_labels)
 
     return [vgg16_features, training_set]
+
+
+def _backfill_policy() -> dg.BackfillPolicy:
+    """Backfills of ``vgg16_features`` in runs of :func:`batches_per_run` batches."""
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=batches_per_run())
+
+
+def batches_per_run() -> int:
+    """Most image batches one backfill run of ``vgg16_features`` extracts: ``$SVIEW_BATCHES_PER_RUN`` or 8."""
+    value = os.environ.get(BATCHES_PER_RUN_ENV) or "8"
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{BATCHES_PER_RUN_ENV}={value!r}: expected a whole number of batches, at least 1.")
+    return int(value)
+
+
+class _BatchExtractor:
+    """VGG16 built once for a run, and the extraction of one batch at a time with it."""
+
+    def __init__(self, context, vgg16: Vgg16Resource, cores: int, device: str, per_call: int):
+        self.context, self.vgg16, self.cores, self.device, self.per_call = context, vgg16, cores, device, per_call
+        self.model, self.weights = vgg16.build()
+
+    @classmethod
+    def start(cls, context, vgg16: Vgg16Resource, cores: int) -> "_BatchExtractor":
+        from ..ml.devices import locations_per_call, select_device
+
+        device = select_device()
+        extractor = cls(context, vgg16, cores, device, locations_per_call(device, vgg16.locations_per_batch))
+        if extractor.weights.is_random:
+            context.log.warning(f"VGG16 weights: {extractor.weights.source}. These are NOT ImageNet features; set SVIEW_VGG16_WEIGHTS for real ones.")
+        return extractor
+
+    def extract(self, settings: SviewSettings, batch: str) -> tuple[dict, dg.AssetCheckResult]:
+        """Extract and write one batch's features; its materialization metadata and check result."""
+        from ..ml.backend import keras_backend
+        from ..ml.extract import extract_features
+
+        manifest = read_partition(settings.warehouse, "image_manifest", "batch", batch)
+        if manifest.empty:
+            raise ValueError(f"Image batch {batch!r} has no manifest yet; materialize {settings.city}/image_manifest for it first.")
+        fingerprint = _manifest_fingerprint(settings, batch, manifest)
+        views = _manifest_views(settings, batch, manifest)
+        usable = manifest[manifest["usable"]]
+        skipped = manifest[~manifest["usable"] & (manifest["img_id"] >= 0)]
+        start = last_report = time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            nonlocal last_report
+            if time.perf_counter() - last_report > 15 or done == total:
+                last_report = time.perf_counter()
+                self.context.log.info(f"batch {batch}: {done}/{total} locations extracted")
+
+        paths = usable[["path_a", "path_b", "path_c", "path_d"]].to_numpy().tolist()
+        result = extract_features(self.model, usable["img_id"].tolist(), paths, locations_per_batch=self.per_call, progress=progress)
+        seconds = time.perf_counter() - start
+        provenance = FeatureProvenance.of(fingerprint, ExtractorRecipe(self.weights.sha256, self.vgg16.precision), views)
+        attrs = {**provenance.as_attrs(), "weights": self.weights.source, "model": MODEL_DESCRIPTION, "batch": batch, "backend": keras_backend()}
+        info = write_feature_file(settings.paths.feature_file(batch), result.img_ids, result.features, attrs)
+        skipped_ids = sorted(skipped["img_id"].tolist()) + result.failed
+        metadata = {
+            "path": dg.MetadataValue.path(str(info.path)),
+            "locations": info.rows,
+            "shape": str(tuple(result.features.shape)),
+            "sha256": info.sha256,
+            "size_mb": round(info.size_bytes / 2**20, 2),
+            "weights": self.weights.source,
+            "weights_sha256": self.weights.sha256,
+            "preprocessing": PREPROCESSING_VERSION,
+            "precision": self.vgg16.precision,
+            "skipped_locations": len(skipped_ids),
+            "images_per_second": round(4 * info.rows / max(seconds, 1e-9), 2),
+            "threads": self.cores,
+            "backend": keras_backend(),
+            "device": self.device,
+            "worker": worker_label(),
+            "locations_per_call": self.per_call,
+            "source_fingerprint": fingerprint,
+            "views": views,
+        }
+        reasons = dict(zip(skipped["img_id"].tolist(), skipped["problems"].tolist()))
+        reasons.update({i: "image failed to decode in the pipeline" for i in result.failed})
+        if info.rows == 0:
+            self.context.log.warning(
+                f"batch {batch}: no usable location ({len(skipped_ids)} skipped); its feature file is empty and adds nothing to the training set"
+            )
+        check = dg.AssetCheckResult(
+            check_name=FEATURES_COMPLETE,
+            passed=not skipped_ids and info.rows > 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=None if info.rows else f"Batch {batch} has no usable location.",
+            metadata={
+                "extracted": info.rows,
+                "skipped": len(skipped_ids),
+                "reasons": dg.MetadataValue.json({str(k): v for k, v in list(reasons.items())[:50]}),
+            },
+        )
+        return metadata, check
 
 
 def _manifest_fingerprint(settings: SviewSettings, batch: str, manifest: pd.DataFrame) -> str:

@@ -47,6 +47,15 @@ def read_whole_table(warehouse: Path, table: str, columns: list[str]) -> pd.Data
     return DeltaTable(str(folder)).to_pandas(columns=columns)
 
 
+def read_partition(warehouse: Path, table: str, column: str, value: str) -> pd.DataFrame:
+    """The rows of one partition of a warehouse table (empty when it is not written yet), for an asset that reads it
+    for several partitions in one run (the I/O manager loads one partition range per input, and only a single one)."""
+    folder = table_folder(warehouse, table)
+    if not (folder / "_delta_log").is_dir():
+        return pd.DataFrame()
+    return DeltaTable(str(folder)).to_pandas(filters=[(column, "=", value)])
+
+
 def commit_with_retries(write: Callable[[], None], table: str, log) -> int:
     """Run ``write`` (one Delta commit), retrying a lost commit race a few times; returns the retries used.
 
