@@ -121,7 +121,7 @@ def bf16_advice(ratio: float, cosine: float) -> str:
     """Whether bfloat16 is worth switching to on this host, from the speed ratio and agreement measured here."""
     if ratio >= 1.2:
         return (
-            f"bfloat16 ran {ratio:.2f}x as fast as float32 here (cosine >= {cosine:.4f}): set SVIEW_VGG16_PRECISION=bfloat16 to extract faster; "
+            f"bfloat16 ran {ratio:.2f}x as fast as float32 here (smallest cosine to float32 {cosine:.6f}): set SVIEW_VGG16_PRECISION=bfloat16 to extract faster; "
             "its features are not interchangeable with float32 ones (the batches are extracted again)"
         )
     return f"bfloat16 ran {ratio:.2f}x as fast as float32 here: keep the default float32 on this host"
