@@ -155,6 +155,8 @@ def test_a_multi_batch_run_gives_each_batch_what_a_run_of_its_own_would(city_cop
     assert result.success
     materialized = partition_materializations(result)
     assert sorted(materialized) == BATCHES
+    everything = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+    assert len(everything) == len(BATCHES), "each batch's own materialization, and no closing one that would hide it"
     for batch in BATCHES:
         ids, features = read_feature_file(settings.paths.feature_file(batch))
         np.testing.assert_array_equal(ids, alone[batch][0])

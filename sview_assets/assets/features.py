@@ -39,6 +39,8 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
             partitions_def=scope.image_batches,
             deps=[scope.key("image_manifest")],
             backfill_policy=_backfill_policy(),
+            # A run of several batches logs one materialization per batch itself, and no closing one for all.
+            output_required=False,
             kinds={"tensorflow", "hdf5"},
             op_tags={**TENSORFLOW_TAG, **feature_step_tags()},
             check_specs=[
@@ -87,9 +89,6 @@ def build_feature_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                     description=f"{len(failed)} of {len(keys)} batches failed (the others are materialized): "
                     + "; ".join(f"{b}: {e}" for b, e in failed.items())
                 )
-            yield dg.MaterializeResult(
-                metadata={"batches": dg.MetadataValue.json(keys), "note": "one run for several batches: see each partition's own materialization"}
-            )
             incomplete = [b for b, c in checks if not c.passed]
             yield dg.AssetCheckResult(
                 check_name=FEATURES_COMPLETE,
