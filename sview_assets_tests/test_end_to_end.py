@@ -257,7 +257,9 @@ def test_materialize_all_through_graphql_behind_the_guard_materializes_every_ass
         assert runs and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
         assert one_run_per_partition(instance, {r.run_id for r in runs}, ["batch_000", "batch_001", *E2E_OUTCOMES])
         feature_runs = [keys for keys in partition_keys_by_run(instance, {r.run_id for r in runs}, names=["vgg16_features"]) if keys]
-        assert feature_runs == [{"batch_000", "batch_001"}], "the backfill extracts both batches in one run (SVIEW_BATCHES_PER_RUN)"
+        # The daemon asks for a batch's features once its manifest is done, so whether both batches share a run
+        # depends on which manifest run finishes first; either way each batch is extracted once.
+        assert sorted(key for keys in feature_runs for key in keys) == ["batch_000", "batch_001"], feature_runs
         assert materializations_by_run(instance, {r.run_id for r in runs}) == expected_once(["batch_000", "batch_001"], E2E_OUTCOMES)
     with connect(settings) as connection:
         summary = connection.execute("SELECT outcome, method, n_lsoas FROM metrics_summary ORDER BY outcome, method").fetchall()

@@ -50,6 +50,15 @@ def present_tables(warehouse: Path) -> list[str]:
     return [name for name in TABLES if (table_folder(warehouse, name) / "_delta_log").is_dir()]
 
 
+def newest_version_query(history: str) -> str:
+    """Each outcome's newest model version of the view ``history``, read in one scan.
+
+    One scan matters: a query that scanned the table twice (once for the newest version, once for the
+    rows) could see a writer's commit in one scan and not the other, and lose that outcome's rows.
+    """
+    return f"SELECT * FROM {history} QUALIFY {VERSION_COLUMN} = max({VERSION_COLUMN}) OVER (PARTITION BY outcome)"
+
+
 def table_view_statements(warehouse: Path) -> list[str]:
     """CREATE VIEW statements for every table present: plain tables as they are, versioned ones current and history."""
     statements = []
@@ -61,10 +70,7 @@ def table_view_statements(warehouse: Path) -> list[str]:
             continue
         history = name + HISTORY_SUFFIX
         statements.append(f"CREATE OR REPLACE VIEW {history} AS {scan}")
-        statements.append(
-            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {history} "
-            f"WHERE (outcome, {VERSION_COLUMN}) IN (SELECT outcome, max({VERSION_COLUMN}) FROM {history} GROUP BY outcome)"
-        )
+        statements.append(f"CREATE OR REPLACE VIEW {name} AS {newest_version_query(history)}")
     if "model_metrics" in present:
         statements.append(MODEL_VERSIONS_VIEW)
     transfers = transfer_table_folders(warehouse)
