@@ -74,6 +74,8 @@ bench: install
 	$(BIN)/python benchmarks/sensor_tick.py
 	$(BIN)/python benchmarks/metric_intervals.py
 	$(BIN)/python benchmarks/panoramas.py
+	$(BIN)/python benchmarks/point_in_polygon.py
+	$(BIN)/python benchmarks/memory.py
 
 # On a machine with an NVIDIA GPU and PyTorch or JAX for CUDA: needs no .venv and no TensorFlow, only Keras 3, NumPy,
 # h5py, pandas and Pillow beside them, and this project's source (README: "On a GPU").

@@ -22,10 +22,12 @@ from pathlib import Path
 import dagster as dg
 
 from .assets.acquisition import STREETVIEW_ASSET
-from .cities import TransferPair, read_deployment
+from .cities import RUN_CITIES_ENV, CitiesFileError, TransferPair, read_deployment
+from .instance_access import InstanceUnavailable, database_unavailable, open_instance
 from .run_launch import EngineRunner, InProcessRunner, RunSpec, runner_from_env
 from .run_plan import plan_stages
 from .scope import CityScope
+from .settings import Storage
 from .sources.declarations import DECLARATION_FILE, DeclarationError, read_declarations
 from .staleness import plan_image_batches
 
@@ -148,15 +150,23 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     overrides = {k: v for k in ("preset", "epochs", "patience", "folds", "batch_size") if (v := getattr(args, k)) is not None}
 
-    from .definitions import defs
-
-    storage = defs.resources["storage"]
-    deployment = read_deployment(Path(storage.data_root))
+    storage = Storage.from_env()
+    try:
+        deployment = read_deployment(Path(storage.data_root))
+    except CitiesFileError as exc:
+        parser.error(str(exc))
     deployed = list(deployment.cities)
     not_deployed = sorted(set(args.city or []) - set(deployed))
     if not_deployed:
-        parser.error(f"city {', '.join(not_deployed)} is not in this deployment ({', '.join(deployed)}); list it in data/cities.toml")
+        listed = ", ".join(deployed[:10]) + (f" and {len(deployed) - 10} more" if len(deployed) > 10 else "")
+        parser.error(f"city {', '.join(not_deployed)} is not in this deployment ({listed}); list it in data/cities.toml")
     cities = args.city or deployed
+    if args.city:  # build the definitions of these cities only, here and in every run's process
+        os.environ[RUN_CITIES_ENV] = ",".join(cities)
+        deployment = deployment.narrowed_to(cities)
+
+    from .definitions import defs
+
     declared = set()
     for city in cities:
         try:
@@ -168,17 +178,26 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown outcome(s) {', '.join(unknown)}; declared for {', '.join(cities)}: {', '.join(sorted(declared))}")
     if not os.environ.get("DAGSTER_HOME"):
         print("DAGSTER_HOME is not set: runs are not kept after this process (the Makefile sets it to data/.dagster).")
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    try:
+        instance = open_instance()
+    except InstanceUnavailable as exc:
+        raise SystemExit(str(exc)) from None
     transfers = list(deployment.transfers)
-    report = materialize_everything(
-        defs,
-        instance,
-        cities,
-        transfers=transfers,
-        outcomes=args.outcomes,
-        train_config=overrides or None,
-        runner=runner_from_env(defs),
-    )
+    try:
+        report = materialize_everything(
+            defs,
+            instance,
+            cities,
+            transfers=transfers,
+            outcomes=args.outcomes,
+            train_config=overrides or None,
+            runner=runner_from_env(defs),
+        )
+    except Exception as exc:
+        unavailable = database_unavailable(exc)
+        if unavailable is None:
+            raise
+        raise SystemExit(str(unavailable)) from None
     if not report.success:
         print(f"runs of this pipeline:\n{report.summary()}", file=sys.stderr)
         print(f"{len(report.failed)} run(s) failed: {', '.join(report.failed)}; their logs are in the Dagster UI (make ui).", file=sys.stderr)

@@ -20,12 +20,13 @@ from .ml.feature_store import ExtractorRecipe
 from .ml.vgg16 import FLOAT32, PRECISIONS, WeightsInfo, file_stamp, weights_info
 from .scope import CityScope
 from .settings import SviewSettings
-from .warehouse.delta_io import WarehouseIOManager
+from .warehouse.delta_io import DEFAULT_VACUUM_RETENTION_HOURS, WarehouseIOManager
 from .warehouse.tables import SCHEMA
 
 WEIGHTS_ENV = "SVIEW_VGG16_WEIGHTS"
 PRECISION_ENV = "SVIEW_VGG16_PRECISION"
 VERSIONS_KEPT_ENV = "SVIEW_VERSIONS_KEPT"
+VACUUM_RETENTION_ENV = "SVIEW_VACUUM_RETENTION_HOURS"
 
 
 class Vgg16Resource(dg.ConfigurableResource):
@@ -39,7 +40,7 @@ class Vgg16Resource(dg.ConfigurableResource):
         ),
     )
     random_seed: int = Field(default=0, description="Seed of the random weights used when no weights file is given.")
-    locations_per_batch: int = Field(default=0, ge=0, description="Locations (x4 images) per model call; 0: 8 on the CPU, 32 on a GPU.")
+    locations_per_batch: int = Field(default=0, ge=0, description="Locations (x4 images) per model call; 0: 2 on the CPU, 32 on a GPU.")
     precision: str = Field(
         default=FLOAT32,
         description=f"Arithmetic of VGG16: 'float32', 'bfloat16', or 'float16' for GPUs without native bfloat16 (features still stored as float32; measure its speed on your hardware first, see the README). Default: ${PRECISION_ENV} or float32.",
@@ -99,7 +100,14 @@ class WarehouseSQL(DuckDBResource):
 def warehouse_io_manager(settings: SviewSettings, schema: str = SCHEMA) -> WarehouseIOManager:
     """The Delta Lake I/O manager of one city's warehouse (tables in its ``schema`` folder)."""
     versions_kept = int(os.environ.get(VERSIONS_KEPT_ENV) or 3)
-    return WarehouseIOManager(root_uri=str(settings.warehouse), storage_options=LocalConfig(), schema=schema, versions_kept=versions_kept)
+    retention = int(os.environ.get(VACUUM_RETENTION_ENV) or DEFAULT_VACUUM_RETENTION_HOURS)
+    return WarehouseIOManager(
+        root_uri=str(settings.warehouse),
+        storage_options=LocalConfig(),
+        schema=schema,
+        versions_kept=versions_kept,
+        vacuum_retention_hours=retention,
+    )
 
 
 def warehouse_resources(cities: list[SviewSettings], default_city: str | None = None) -> dict[str, object]:

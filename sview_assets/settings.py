@@ -20,6 +20,8 @@ from pydantic import Field
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_ROOT_ENV = "SVIEW_DATA_ROOT"
 CITY_ENV = "SVIEW_CITY"
+EXECUTOR_ENV = "SVIEW_EXECUTOR"
+DASK_SCHEDULER_ENV = "SVIEW_DASK_SCHEDULER"
 WAREHOUSE_ROOT_ENV = "SVIEW_WAREHOUSE_ROOT"
 DEFAULT_CITY = "demo"
 _CITY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")

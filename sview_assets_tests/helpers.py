@@ -160,3 +160,41 @@ def train_a_few_steps(network, x, y, steps: int = 5):
     model = network.reset(x.reshape(-1, x.shape[-1]).mean(0), x.reshape(-1, x.shape[-1]).var(0) + 1e-6, seed=3)
     losses = [float(network.train_step(x, y)) for _ in range(steps)]
     return np.array(losses), compiled_inference(model)(x).reshape(-1)
+
+
+WAIT_FILE_ENV = "SVIEW_TEST_WAIT_FILE"
+
+
+def a_step_that_waits_from_environment():
+    """A job of one step that writes which Dask worker runs it into ``$SVIEW_TEST_WAIT_FILE``, then waits a minute
+    unless that file's folder holds ``go`` (so a test can kill the worker mid-step, then re-run quickly)."""
+    return _waiting_job()
+
+
+def a_step_for_another_scheduler_from_environment():
+    """The same job under another name: Dagster keeps a reconstructed job per process, with the executor (and
+    scheduler address) read when it was first built, so a test of another address needs its own."""
+    return _waiting_job()
+
+
+def _waiting_job():
+    import os
+    import time
+    from pathlib import Path
+
+    from sview_assets.executors import executor_from_env
+    from sview_assets.metadata import WORKER_NAME_ENV
+
+    @dg.op
+    def wait_on_a_worker() -> None:
+        marker = Path(os.environ[WAIT_FILE_ENV])
+        marker.write_text(os.environ.get(WORKER_NAME_ENV, "?"))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (marker.parent / "go").exists():
+            time.sleep(0.2)
+
+    @dg.job(executor_def=executor_from_env())
+    def a_step_that_waits():
+        wait_on_a_worker()
+
+    return a_step_that_waits

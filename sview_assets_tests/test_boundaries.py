@@ -1,6 +1,7 @@
 """Area boundary GeoJSON: read by code (any code system), point in polygon, clear errors, and drawn as polygons on the decile map."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -53,11 +54,45 @@ def test_polygons_and_multipolygons_by_code(tmp_path):
         (collection({"type": "Feature", "properties": {}, "geometry": None}), "has none of the properties"),
         (collection(feature("E01000001", {"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]})), "at least three"),
         (collection(), "no features"),
+        (collection(feature("E01000007", {"type": "Polygon", "coordinates": []})), r"feature 0 \(E01000007\): the geometry is empty"),
+        (collection(feature("E01000008", {"type": "MultiPolygon", "coordinates": []})), r"feature 0 \(E01000008\): the geometry is empty"),
     ],
 )
 def test_bad_boundary_files(tmp_path, document, message):
     with pytest.raises(SourceFormatError, match=message):
         read_area_boundaries(write(tmp_path, document))
+
+
+def test_a_self_intersecting_ring_is_repaired_and_reported_with_what_it_covers_before_and_after(tmp_path):
+    bowtie = [[0, 50], [0.02, 50.01], [0.02, 50], [0, 50.01], [0, 50]]
+    path = write(tmp_path, collection(feature("A", {"type": "Polygon", "coordinates": [bowtie]}), feature("B", {"type": "Polygon", "coordinates": [SQUARE]})))
+    boundaries = read_area_boundaries(path)
+    assert len(boundaries.repairs) == 1 and boundaries.repairs[0].startswith("feature 0 (A): Self-intersection[0.01 50.005]; repaired to ")
+    covered, spanned = (float(word) for word in re.findall(r"([\d.]+) km²", boundaries.repairs[0]))
+    assert covered == pytest.approx(spanned / 2, rel=0.01), "the two triangles of a bowtie cover half its hull"
+    assign = assign_areas(np.array([0.002, 0.01]), np.array([50.005, 50.0005]), boundaries)
+    assert assign.codes.tolist() == ["A", None], "a point in a triangle is in A; one in the pinched gap is not"
+
+
+def grid_of_cells(columns: int, rows: int, size: float = 0.5) -> dict:
+    """``columns`` x ``rows`` square areas of ``size`` degrees, west -62.5 and south -50, coded C<column>_<row>."""
+    return collection(
+        *(
+            feature(f"C{i}_{j}", {"type": "Polygon", "coordinates": [[[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]]}, key="area_code")
+            for i in range(columns)
+            for j in range(rows)
+            for x, y in [(-62.5 + size * i, -50 + size * j)]
+        )
+    )
+
+
+def test_fifty_thousand_areas_place_every_point_in_its_own(tmp_path):
+    boundaries = read_area_boundaries(write(tmp_path, grid_of_cells(250, 200)))
+    assert len(boundaries.codes) == 50_000
+    rng = np.random.default_rng(0)
+    longitude, latitude = rng.uniform(-62.4, 62.4, 20_000), rng.uniform(-49.9, 49.9, 20_000)
+    expected = [f"C{int((x + 62.5) // 0.5)}_{int((y + 50) // 0.5)}" for x, y in zip(longitude, latitude)]
+    assert assign_areas(longitude, latitude, boundaries).codes.tolist() == expected
 
 
 def test_not_json(tmp_path):

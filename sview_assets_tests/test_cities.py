@@ -54,6 +54,42 @@ def test_a_bad_cities_file_is_refused_with_the_file_named(tmp_path, text, messag
     assert str(path) in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('cities = [\n  "a",\n  "../etc",\n]\n', "line 3: City name '../etc' is not allowed"),
+        ('cities = [\n  "a",\n  "b/c",\n]\n', "line 3: City name 'b/c' is not allowed"),
+        ('cities = [\n  "a",\n  "b",\n  "a",\n]\n', r"line 2: city \['a'\] listed more than once"),
+        ('cities = ["a", "b"]\n\n[[transfer]]\nsource = "a"\ntarget = "elsewhere"\n', r"line 5: \[\[transfer\]\] number 1 names \['elsewhere'\]"),
+    ],
+)
+def test_a_bad_name_is_refused_with_its_line(tmp_path, text, message):
+    with pytest.raises(CitiesFileError, match=message):
+        parse_cities_file(write_cities(tmp_path, text))
+
+
+def test_a_cities_file_that_is_not_utf8_is_refused_with_the_line_of_the_byte(tmp_path):
+    path = tmp_path / CITIES_FILE
+    path.write_bytes(b'cities = [\n  "a",\n  "m' + b"\xfcnster" + b'",\n]\n')
+    with pytest.raises(CitiesFileError, match=r"line 3: byte 0xfc is not UTF-8"):
+        parse_cities_file(path)
+
+
+def test_a_run_of_two_cities_among_ten_thousand_builds_those_and_their_transfer_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("SVIEW_CITY", raising=False)
+    names = [f"city_{i:05d}" for i in range(10_000)]
+    write_cities(tmp_path, "cities = [\n" + "".join(f'  "{name}",\n' for name in names) + ']\n\n[[transfer]]\nsource = "city_00001"\ntarget = "city_00002"\n')
+    assert read_deployment(tmp_path).cities == tuple(names)
+    monkeypatch.setenv("SVIEW_RUN_CITIES", "city_00002,city_00001")
+    narrowed = read_deployment(tmp_path)
+    assert narrowed.cities == ("city_00001", "city_00002") and narrowed.transfers == (TransferPair("city_00001", "city_00002"),)
+    keys = {key.to_user_string().split("/")[0] for key in build_definitions(Storage(data_root=str(tmp_path))).resolve_all_asset_keys()}
+    assert keys == {"city_00001", "city_00002", "city_00001_to_city_00002"}, keys
+    monkeypatch.setenv("SVIEW_RUN_CITIES", "city_00001,nowhere")
+    with pytest.raises(CitiesFileError, match=r"SVIEW_RUN_CITIES names \['nowhere'\]"):
+        read_deployment(tmp_path)
+
+
 def test_a_city_added_to_the_list_gets_its_assets_jobs_and_sensor_without_code_change(tmp_path, monkeypatch):
     monkeypatch.delenv("SVIEW_CITY", raising=False)
     storage = Storage(data_root=str(tmp_path))

@@ -1,6 +1,8 @@
 """Steps of one run executed by two Dask worker processes, with the instance on PostgreSQL: the labels of two
 cities in one run, both workers running steps at the same time, and tables equal to a single-machine run's."""
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -11,6 +13,7 @@ from sview_assets.cluster.placements import step_spans
 from sview_assets.cluster.postgres import URL_ENV, LocalPostgres
 from sview_assets.definitions import definitions_for_city
 from sview_assets.executors import DASK_SCHEDULER_ENV, EXECUTOR_ENV
+from sview_assets.ports import free_port
 from sview_assets.settings import PROJECT_ROOT, SviewSettings
 from sview_assets.sql import connect
 
@@ -59,3 +62,51 @@ def test_steps_of_one_run_run_on_two_dask_workers_at_once_and_equal_a_single_mac
         distributed, single = tables(tiny_city.storage().for_city(city)), tables(alone)
         for name in single:
             assert len(single[name]) and distributed[name].equals(single[name]), f"{city}/{name}"
+
+
+def test_a_worker_killed_mid_step_fails_the_run_naming_both_and_a_rerun_succeeds(tmp_path, monkeypatch):
+    postgres = LocalPostgres().start()
+    home = postgres.dagster_home(tmp_path / "dagster_home")
+    marker = tmp_path / "wait" / "running_on"
+    marker.parent.mkdir()
+    shared = {URL_ENV: postgres.url, "DAGSTER_HOME": str(home), "PYTHONPATH": str(PROJECT_ROOT), helpers.WAIT_FILE_ENV: str(marker)}
+    cluster = LocalDaskCluster(tmp_path / "dask", WORKERS, shared)
+    try:
+        cluster.start()
+        for key, value in {**shared, EXECUTOR_ENV: "dask", DASK_SCHEDULER_ENV: cluster.address}.items():
+            monkeypatch.setenv(key, value)
+        with dg.DagsterInstance.from_config(str(home)) as instance, ThreadPoolExecutor(1) as pool:
+            job = dg.reconstructable(helpers.a_step_that_waits_from_environment)
+            pending = pool.submit(dg.execute_job, job, instance=instance, raise_on_error=False)
+            deadline = time.monotonic() + 120
+            while not marker.exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            victim = marker.read_text()
+            cluster.processes[victim].kill()
+            failed = pending.result(timeout=120)
+            assert not failed.success
+            failures = [e.dagster_event.event_specific_data for e in instance.all_logs(failed.run_id) if e.dagster_event and e.dagster_event.is_run_failure]
+            message = " ".join(str(f) for f in failures)
+            assert f"Step wait_on_a_worker was running on Dask worker '{victim}'" in message, message
+            (marker.parent / "go").touch()
+            assert dg.execute_job(job, instance=instance).success, "the surviving worker runs the step again"
+    finally:
+        cluster.stop()
+        postgres.remove()
+
+
+def test_a_scheduler_that_does_not_answer_fails_the_run_quickly_naming_its_address(tmp_path, monkeypatch):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    postgres = LocalPostgres().start()
+    try:
+        home = postgres.dagster_home(tmp_path / "dagster_home")
+        for key, value in {URL_ENV: postgres.url, "DAGSTER_HOME": str(home), EXECUTOR_ENV: "dask", DASK_SCHEDULER_ENV: address}.items():
+            monkeypatch.setenv(key, value)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            result = dg.execute_job(dg.reconstructable(helpers.a_step_for_another_scheduler_from_environment), instance=instance, raise_on_error=False)
+            failures = [
+                str(e.dagster_event.event_specific_data) for e in instance.all_logs(result.run_id) if e.dagster_event and e.dagster_event.is_run_failure
+            ]
+        assert not result.success and any(f"The Dask scheduler at {address} (SVIEW_DASK_SCHEDULER) did not answer within 10 s" in f for f in failures), failures
+    finally:
+        postgres.remove()

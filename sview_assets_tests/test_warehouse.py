@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sview_assets.assets.views import incomplete_versions
 from sview_assets.settings import PROJECT_ROOT, SviewSettings
 from sview_assets.warehouse.delta_io import WarehouseIOManager, replaced_versions
 from sview_assets.warehouse.duckdb_views import attach_warehouses
 from sview_assets.warehouse.tables import SCHEMA
 
-from .warehouse_writers import OUTCOMES, ROWS, write
+from .warehouse_writers import CHAIN, OUTCOMES, ROWS, write
 
 WRITER = [sys.executable, "-m", "sview_assets_tests.warehouse_writers"]
 
@@ -88,6 +89,81 @@ def test_versioned_table_keeps_the_newest_versions_and_shows_the_newest(tmp_path
     assert groups(warehouse, "SELECT outcome, min(generation), max(generation) FROM location_predictions GROUP BY 1 ORDER BY 1") == [("a", 3, 3), ("b", 7, 7)]
     write(str(warehouse), "location_predictions", 3, "a", versions_kept=2)
     assert version_groups(warehouse) == kept
+
+
+def data_files(warehouse) -> list:
+    return [path for path in warehouse.rglob("*.parquet") if "_delta_log" not in path.parts]
+
+
+def test_retrains_beyond_the_kept_versions_stop_growing_the_warehouse_while_a_held_connection_reads(tmp_path):
+    warehouse = tmp_path / "warehouse"
+    write(str(warehouse), "location_predictions", 1, "a", versions_kept=2, vacuum_retention_hours=0)
+    reader = duckdb.connect()
+    attach_warehouses(reader, {"test": warehouse}, "test")
+    files, sizes, vacuumed = [], [], []
+    for generation in range(2, 8):
+        metadata = write(str(warehouse), "location_predictions", generation, "a", versions_kept=2, vacuum_retention_hours=0)
+        vacuumed.append((metadata["vacuumed_files"], metadata["vacuumed_bytes"] > 0))
+        assert reader.execute("SELECT min(generation), max(generation), count(*) FROM location_predictions").fetchone() == (generation, generation, ROWS)
+        files.append(len(data_files(warehouse)))
+        sizes.append(sum(path.stat().st_size for path in data_files(warehouse)))
+    assert files == [2] * 6, "two kept versions, one file each: the replaced versions' files are gone"
+    assert vacuumed == [(0, False)] + [(1, True)] * 5, "the second write replaces nothing; each later one the oldest version"
+    assert max(sizes) < 1.1 * min(sizes), sizes
+
+
+def test_without_vacuum_every_retrain_leaves_its_files(tmp_path):
+    warehouse = tmp_path / "warehouse"
+    for generation in range(1, 5):
+        write(str(warehouse), "location_predictions", generation, "a", versions_kept=2, vacuum_retention_hours=1)
+    assert len(data_files(warehouse)) == 4 and len(version_groups(warehouse)) == 2
+
+
+def test_a_whole_table_with_the_same_rows_as_its_last_write_is_not_written_again(tmp_path):
+    warehouse = str(tmp_path / "warehouse")
+    first = write(warehouse, "postcode_locations", 1)
+    again = write(warehouse, "postcode_locations", 1)
+    changed = write(warehouse, "postcode_locations", 2)
+    assert (first["rows_written"], again["rows_written"], again.get("unchanged"), changed["rows_written"]) == (ROWS, 0, True, ROWS)
+    assert again["delta_table_version"] == first["delta_table_version"] and changed["delta_table_version"] == first["delta_table_version"] + 1
+    assert plain_generations(tmp_path / "warehouse") == [(2, ROWS)]
+
+
+def current_generations(warehouse) -> dict[str, tuple]:
+    """Per versioned table, the (outcome, generation) pairs its plain view shows."""
+    return {
+        table: groups(warehouse, f"SELECT DISTINCT outcome, generation FROM {table} ORDER BY ALL")
+        for table in ("location_predictions", "lsoa_predictions", "model_metrics")
+    }
+
+
+def test_a_run_killed_between_its_writes_leaves_the_views_on_the_last_model_in_all_three_tables(tmp_path):
+    warehouse = tmp_path / "warehouse"
+    for outcome in ("a", "b"):
+        for table in CHAIN:
+            write(str(warehouse), table, 1, outcome, versions_kept=3)
+    writer = subprocess.Popen([*WRITER, "chain", str(warehouse), "2", "a", "2"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "written"
+    writer.kill()
+    writer.wait()
+    assert groups(warehouse, "SELECT DISTINCT outcome, generation FROM location_predictions_history WHERE outcome = 'a' ORDER BY 2") == [("a", 1), ("a", 2)]
+    assert current_generations(warehouse) == {table: [("a", 1), ("b", 1)] for table in CHAIN}, "each table on the model all three hold"
+    status = groups(
+        warehouse, "SELECT outcome, model_version, in_location_predictions, in_lsoa_predictions, in_model_metrics, complete FROM model_version_tables"
+    )
+    assert [row[2:] for row in status] == [(True, True, True, True), (True, True, False, False), (True, True, True, True)], status
+    current = groups(warehouse, "SELECT outcome, model_version FROM model_versions WHERE is_current ORDER BY 1")
+    assert current == [(o, v) for o, v, *_, complete in status if complete]
+    assert reported_incomplete(warehouse) == [{"outcome": "a", "model_version": status[1][1], "in": ["location_predictions", "lsoa_predictions"]}]
+    write(str(warehouse), "model_metrics", 2, "a", versions_kept=3)
+    assert current_generations(warehouse) == {table: [("a", 2), ("b", 1)] for table in CHAIN}, "the re-run's last write completes version 2"
+    assert reported_incomplete(warehouse) == []
+
+
+def reported_incomplete(warehouse) -> list[dict]:
+    connection = duckdb.connect()
+    attach_warehouses(connection, {"test": warehouse}, "test")
+    return incomplete_versions(connection)
 
 
 def _kill_during_writes(warehouse, table, outcome, rng, first):

@@ -47,10 +47,38 @@ def location_predictions(context: dg.AssetExecutionContext, config: WriteConfig)
     return rows(config.generation, context.partition_key)
 
 
-def write(warehouse: str, table: str, generation: int, outcome: str | None = None, versions_kept: int = 2) -> None:
-    """One materialization of ``table`` (one outcome of the versioned one) with the given generation."""
-    asset = {"postcode_locations": postcode_locations, "location_predictions": location_predictions}[table]
-    io_manager = WarehouseIOManager(root_uri=warehouse, storage_options={"local": {}}, schema=SCHEMA, versions_kept=versions_kept)
+@dg.asset(partitions_def=outcome_partitions, metadata={"partition_expr": "outcome", VERSIONED_METADATA_KEY: VERSION_COLUMN})
+def lsoa_predictions(context: dg.AssetExecutionContext, config: WriteConfig) -> pd.DataFrame:
+    return rows(config.generation, context.partition_key).head(1000)
+
+
+@dg.asset(partitions_def=outcome_partitions, metadata={"partition_expr": "outcome", VERSIONED_METADATA_KEY: VERSION_COLUMN})
+def model_metrics(context: dg.AssetExecutionContext, config: WriteConfig) -> pd.DataFrame:
+    described = {
+        "trained_at": "2026-01-01T00:00:00Z",
+        "preset": "default",
+        "feature_preprocessing": "caffe",
+        "feature_weights_sha256": "0" * 64,
+        "feature_precision": "float32",
+    }
+    return rows(config.generation, context.partition_key).head(2).assign(**described)
+
+
+ASSETS = {
+    "postcode_locations": postcode_locations,
+    "location_predictions": location_predictions,
+    "lsoa_predictions": lsoa_predictions,
+    "model_metrics": model_metrics,
+}
+CHAIN = ("location_predictions", "lsoa_predictions", "model_metrics")
+
+
+def write(warehouse: str, table: str, generation: int, outcome: str | None = None, versions_kept: int = 2, vacuum_retention_hours: int = 1) -> dict:
+    """One materialization of ``table`` (one outcome of the versioned one) with the given generation; returns its metadata."""
+    asset = ASSETS[table]
+    io_manager = WarehouseIOManager(
+        root_uri=warehouse, storage_options={"local": {}}, schema=SCHEMA, versions_kept=versions_kept, vacuum_retention_hours=vacuum_retention_hours
+    )
     result = dg.materialize(
         [asset],
         partition_key=outcome,
@@ -60,6 +88,7 @@ def write(warehouse: str, table: str, generation: int, outcome: str | None = Non
     )
     if not result.success:
         raise SystemExit(f"write of {table} generation {generation} failed")
+    return {key: value.value for key, value in result.asset_materializations_for_node(table)[0].metadata.items()}
 
 
 def write_generations(warehouse: str, table: str, first: int, count: int, outcome: str | None = None) -> None:
@@ -68,6 +97,14 @@ def write_generations(warehouse: str, table: str, first: int, count: int, outcom
         print(f"writing {generation}", flush=True)
         write(warehouse, table, generation, outcome)
         print(f"wrote {generation}", flush=True)
+
+
+def write_chain_then_wait(warehouse: str, generation: int, outcome: str, tables: int) -> None:
+    """Write the first ``tables`` tables of a model's chain (predictions, then metrics), say so, and wait to be killed."""
+    for table in CHAIN[:tables]:
+        write(warehouse, table, generation, outcome, versions_kept=3)
+    print("written", flush=True)
+    time.sleep(600)
 
 
 def hold_and_query(warehouse: str, stop_file: str) -> None:
@@ -100,5 +137,7 @@ def hold_and_query(warehouse: str, stop_file: str) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "write":
         write_generations(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6] if len(sys.argv) > 6 else None)
+    elif sys.argv[1] == "chain":
+        write_chain_then_wait(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
     else:
         hold_and_query(sys.argv[2], sys.argv[3])

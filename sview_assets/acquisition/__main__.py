@@ -12,6 +12,7 @@ import json
 import os
 import sys
 
+from ..instance_access import open_instance
 from ..settings import Storage
 from ..sources.city_options import StreetViewOptions, streetview_options
 from ..sources.common import SourceFormatError
@@ -27,7 +28,7 @@ def _fetch(city: str) -> bool:
     from ..definitions import build_city, city_resources
 
     built = build_city(city, streetview=True)
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = open_instance()
     settings = Storage.from_env().for_city(city)
     assets = [built.asset("postcode_locations"), built.asset("streetview_images")]
     return dg.materialize(assets, instance=instance, resources=city_resources(settings), raise_on_error=False).success

@@ -42,7 +42,10 @@ def build_gis_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
             predictions = connection.execute("SELECT * FROM lsoa_predictions ORDER BY outcome, method, lsoa11").fetchdf() if present else None
         if predictions is None or predictions.empty:
             raise ValueError(f"{scope.city} has no LSOA predictions yet; materialize {scope.city}/lsoa_predictions for at least one outcome first.")
-        layers = write_prediction_layers(settings.paths.geopackage, predictions, read_area_boundaries(boundary_file))
+        boundaries = read_area_boundaries(boundary_file)
+        for repair in boundaries.repairs:
+            context.log.warning(f"{boundary_file}: {repair}")
+        layers = write_prediction_layers(settings.paths.geopackage, predictions, boundaries)
         without = layers.pop("areas_without_polygon")
         if without:
             context.log.warning(f"{without} area(s) with predictions have no polygon in {boundary_file} and are not in the layers")
@@ -52,6 +55,7 @@ def build_gis_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 "path": dg.MetadataValue.path(str(settings.paths.geopackage)),
                 "layers": dg.MetadataValue.json(layers),
                 "areas_without_polygon": without,
+                "boundary_repairs": dg.MetadataValue.json(list(boundaries.repairs)),
                 "crs": "EPSG:4326",
             }
         )

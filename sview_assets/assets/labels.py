@@ -60,7 +60,8 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         each location is then placed in the area of the boundary file that contains it (point in
         polygon), and `lsoa11` holds that area's code, whatever the file uses; a location outside every
         area keeps an empty `lsoa11`, is listed in the metadata and fails the `every_location_in_an_area`
-        check. Stored in the city's warehouse as Delta table `postcode_locations`.
+        check. A boundary drawn invalid (a self-intersecting ring) is repaired, logged as a warning and
+        listed in `boundary_repairs` with its area before and after; an empty one is refused. Stored in the city's warehouse as Delta table `postcode_locations`.
         """
         paths = storage.for_city(scope.city).paths
         paths.root.mkdir(parents=True, exist_ok=True)
@@ -76,8 +77,11 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 context.log.warning(
                     f"{len(outside)} location(s) lie outside every area of {placed_locations.boundary_file} and have no area: img_id {outside[:20]}"
                 )
+            for repair in placed_locations.boundary_repairs:
+                context.log.warning(f"{placed_locations.boundary_file}: {repair}")
             placed = {
                 "areas_from": dg.MetadataValue.path(str(placed_locations.boundary_file)),
+                "boundary_repairs": dg.MetadataValue.json(list(placed_locations.boundary_repairs)),
                 "locations_outside_every_area": len(outside),
                 "img_ids_outside_every_area": dg.MetadataValue.json(outside[:50]),
                 "locations_in_several_areas": placed_locations.in_several_areas,

@@ -8,7 +8,8 @@ from ..resources import WarehouseSQL
 from ..scope import CityScope
 from ..settings import Storage
 from ..sources.declarations import OUTCOME_KEY
-from ..warehouse.duckdb_views import VIEWS_FILE, schema_views, use_schema
+from ..warehouse.duckdb_views import VERSION_TABLES_VIEW, VIEWS_FILE, schema_views, use_schema
+from ..warehouse.tables import VERSION_COLUMN, VERSIONED_TABLES
 
 VIEW_NAMES = ("metrics_summary", "lsoa_predictions_wide")
 
@@ -50,6 +51,17 @@ ORDER BY lsoa11""",
     ]
 
 
+def incomplete_versions(connection) -> list[dict]:
+    """Kept model versions newer than their outcome's current one that not every versioned table holds."""
+    columns = ", ".join(f"in_{name}" for name in VERSIONED_TABLES)
+    found = connection.execute(
+        f"SELECT outcome, {VERSION_COLUMN}, {columns} FROM {VERSION_TABLES_VIEW} AS t WHERE NOT complete "
+        f"AND {VERSION_COLUMN} > coalesce((SELECT max({VERSION_COLUMN}) FROM {VERSION_TABLES_VIEW} AS c WHERE c.complete AND c.outcome = t.outcome), '') "
+        "ORDER BY ALL"
+    ).fetchall()
+    return [{"outcome": o, "model_version": v, "in": [name for name, held in zip(VERSIONED_TABLES, flags) if held]} for o, v, *flags in found]
+
+
 def build_view_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
     """The city's ``warehouse_views``."""
 
@@ -60,12 +72,14 @@ def build_view_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         # An outcome whose model failed leaves its partitions missing; the views of the others still refresh.
         automation_condition=keep_up_to_date(wait_for_every_input=False),
     )
-    def warehouse_views(duckdb: WarehouseSQL, storage: Storage) -> dg.MaterializeResult:
+    def warehouse_views(context: dg.AssetExecutionContext, duckdb: WarehouseSQL, storage: Storage) -> dg.MaterializeResult:
         """Views `metrics_summary` (one row per outcome and method) and `lsoa_predictions_wide`
         (one row per LSOA, one predicted-decile column per outcome, `score_mean` method).
 
         Written to `warehouse/views.sql`, which `make sql` and `sview_assets.sql.connect()` run after defining
         the tables; the statements are tried on the current tables first, so a broken view is never saved.
+        A model version that a stopped run left in some of the versioned tables only is logged as a warning
+        and listed in `incomplete_model_versions`; the views show the newest version all three hold.
         """
         with duckdb.get_connection() as connection:
             use_schema(connection, scope.city)
@@ -78,10 +92,21 @@ def build_view_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
             for statement in statements:
                 connection.execute(statement)
             rows = {name: connection.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in VIEW_NAMES}
+            incomplete = incomplete_versions(connection) if VERSION_TABLES_VIEW in tables else []
+        for version in incomplete:
+            context.log.warning(
+                f"{version['outcome']}: model version {version['model_version']} is only in {', '.join(version['in'])} (a run stopped between "
+                "its writes); the tables' plain names show the newest version all three hold. Re-run that outcome's retrain to complete it."
+            )
         with atomic_path(storage.for_city(scope.city).warehouse / VIEWS_FILE) as tmp:
             tmp.write_text(";\n\n".join(statements) + ";\n")
         return dg.MaterializeResult(
-            metadata={"views": dg.MetadataValue.json(list(VIEW_NAMES)), "outcomes": dg.MetadataValue.json(outcomes), "rows": dg.MetadataValue.json(rows)}
+            metadata={
+                "views": dg.MetadataValue.json(list(VIEW_NAMES)),
+                "outcomes": dg.MetadataValue.json(outcomes),
+                "rows": dg.MetadataValue.json(rows),
+                "incomplete_model_versions": dg.MetadataValue.json(incomplete),
+            }
         )
 
     return [warehouse_views]

@@ -2,7 +2,8 @@
 
 Each worker is its own process with its own working folder, as a worker on another machine would be;
 what they share is what the caller puts in ``environment`` (the data root and the Dagster instance).
-Every process is started in a session of its own and stopped by its PID, never by name.
+Every process is started in a session of its own and stopped by its PID, never by name; if the
+process that started them is killed outright, its reaper stops them (:mod:`sview_assets.reaper`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ..metadata import WORKER_NAME_ENV
 from ..ports import free_port
+from ..reaper import release, watch_group
 
 START_TIMEOUT_SECONDS = 120
 
@@ -48,7 +50,9 @@ class LocalDaskCluster:
         self.address = f"tcp://127.0.0.1:{port}"
         env = {**os.environ, **self.environment}
         try:
-            self._launch("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"], env, self.folder)
+            # A step whose worker dies fails its run at once, naming the worker, instead of being run again elsewhere.
+            scheduler_env = {**env, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+            self._launch("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"], scheduler_env, self.folder)
             for name in self.workers:
                 workdir = self.folder / name
                 workdir.mkdir(exist_ok=True)
@@ -76,6 +80,7 @@ class LocalDaskCluster:
     def _launch(self, name: str, arguments: list[str], env: dict[str, str], cwd: Path) -> None:
         log = open(self.folder / f"{name}.log", "w")
         self.processes[name] = subprocess.Popen([dask_command(), *arguments], env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        watch_group(self.processes[name].pid)
         log.close()
 
     def worker_pids(self) -> dict[int, str]:
@@ -92,4 +97,5 @@ class LocalDaskCluster:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+            release(process.pid)
         self.processes.clear()

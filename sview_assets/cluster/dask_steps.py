@@ -9,6 +9,11 @@ module changes only the submission (the worker still runs dagster-dask's ``query
   Dagster record that refuses iteration, so every such run failed before its first step.
 - Tasks were named ``<job>.<step>``; two runs of one job at once (two batches) would share task
   names, and Dask treats tasks of one name as one task. Here they are ``<run id>.<step>``.
+
+A scheduler that does not answer fails the run within ``CONNECT_SECONDS``, naming the address; a step
+whose worker dies fails the run naming the step and the worker (a scheduler that allows no failed
+attempts, as :class:`~sview_assets.cluster.dask_cluster.LocalDaskCluster` starts it, reports at the
+first death; one that allows retries runs the step again elsewhere first).
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ import dagster as dg
 from dagster._core.errors import raise_execution_interrupts
 from dagster._utils import iterate_with_context
 from dagster_dask.executor import DaskExecutor, get_dask_resource_requirements, query_on_dask_worker
+from distributed.scheduler import KilledWorker
+
+from ..settings import DASK_SCHEDULER_ENV, EXECUTOR_ENV
+
+CONNECT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,7 @@ class ExistingSchedulerDaskExecutor(DaskExecutor):
         if not plan_context.instance.is_persistent:
             raise dg.DagsterInvariantViolationError("Dask execution needs a persistent Dagster instance (DAGSTER_HOME), which every worker reaches.")
         run = plan_context.dagster_run
-        with dask.distributed.Client(self.cluster_configuration["address"]) as client:
+        with connect_to_scheduler(self.cluster_configuration["address"]) as client:
             futures = {}
             for level in execution_plan.get_steps_to_execute_by_level():
                 for step in level:
@@ -74,8 +84,28 @@ class ExistingSchedulerDaskExecutor(DaskExecutor):
                         resources=get_dask_resource_requirements(step.tags),
                     )
             finished = dask.distributed.as_completed(list(futures.values()), with_results=True)
-            for _, events in iterate_with_context(raise_execution_interrupts, finished):
-                yield from events
+            try:
+                for _, events in iterate_with_context(raise_execution_interrupts, finished):
+                    yield from events
+            except KilledWorker as exc:
+                step = str(exc.task).split(".", 1)[-1]
+                raise dg.Failure(
+                    f"Step {step} was running on Dask worker {exc.last_worker.name!r} ({exc.last_worker.address}) when that worker died. "
+                    "Its outputs are written atomically, so nothing half-written is left: re-execute the run (or its failed steps)."
+                ) from None
+
+
+def connect_to_scheduler(address: str):
+    """A Dask client of the scheduler at ``address``, or a clear error within ``CONNECT_SECONDS`` when it does not answer."""
+    import dask.distributed
+
+    try:
+        return dask.distributed.Client(address, timeout=CONNECT_SECONDS)
+    except (OSError, TimeoutError) as exc:
+        raise dg.Failure(
+            f"The Dask scheduler at {address} ({DASK_SCHEDULER_ENV}) did not answer within {CONNECT_SECONDS} s ({exc}). "
+            f"Start it there, correct {DASK_SCHEDULER_ENV}, or unset {EXECUTOR_ENV} to run the steps on this machine."
+        ) from None
 
 
 @dg.executor(name="sview_dask", config_schema={"address": str}, requirements=dg.multiple_process_executor_requirements())

@@ -2,7 +2,8 @@
 
 It uses the server binaries already on the machine (``initdb``, ``pg_ctl``; ``SVIEW_PG_BIN`` or
 ``/usr/lib/postgresql/15/bin``), trusts connections from 127.0.0.1 only, keeps its socket in its own
-folder, and is stopped by the PID it wrote. PostgreSQL refuses to run as root, so under root the
+folder, and is stopped by the PID it wrote (by the starting process's reaper if that process is
+killed outright: :mod:`sview_assets.reaper`). PostgreSQL refuses to run as root, so under root the
 server runs as the ``postgres`` system user.
 """
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..ports import free_port
+from ..reaper import release, watch_process
 from ..settings import PROJECT_ROOT
 
 BIN_ENV = "SVIEW_PG_BIN"
@@ -69,10 +71,15 @@ class LocalPostgres:
             os.chown(self.folder, user.pw_uid, user.pw_gid)
         self.port = self.port or free_port()
         self._run("initdb", "-D", str(data), "-U", SERVICE_USER, "--auth=trust", "-E", "UTF8")
-        options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.folder} -c max_connections=100"
-        self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.folder / "server.log"), "-w", "start")
+        self.serve()
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", SERVICE_USER, DATABASE)
         return self
+
+    def serve(self) -> None:
+        """Start the server on its data folder and port (again, after :meth:`stop`); returns once it accepts connections."""
+        options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.folder} -c max_connections=100"
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-o", options, "-l", str(self.folder / "server.log"), "-w", "start")
+        watch_process(self.pid(), signal.SIGINT)
 
     def _run(self, *args: str) -> None:
         done = subprocess.run(self._command(*args), capture_output=True, text=True)
@@ -94,9 +101,11 @@ class LocalPostgres:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
-                return
+                break
             time.sleep(0.2)
-        os.kill(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        release(pid)
 
     def remove(self) -> None:
         self.stop()

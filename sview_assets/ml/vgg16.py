@@ -76,7 +76,7 @@ def weights_checksum(arrays: list[np.ndarray]) -> str:
     digest = hashlib.sha256()
     for array in arrays:
         digest.update(str(array.shape).encode())
-        digest.update(np.ascontiguousarray(array, dtype=np.float32).tobytes())
+        digest.update(memoryview(np.ascontiguousarray(array, dtype=np.float32)).cast("B"))
     return digest.hexdigest()
 
 
@@ -89,7 +89,9 @@ def random_weights(shapes: list[tuple[int, ...]], seed: int) -> list[np.ndarray]
             arrays.append(np.zeros(shape, dtype=np.float32))
         else:
             fan_in = int(np.prod(shape[:-1]))
-            arrays.append(rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in)))
+            kernel = rng.standard_normal(shape, dtype=np.float32)
+            kernel *= np.float32(np.sqrt(2.0 / fan_in))  # in place: no second copy of fc6's 411 MB kernel
+            arrays.append(kernel)
     return arrays
 
 
@@ -226,18 +228,33 @@ def build_fc6_extractor(weights_file: str | None = None, seed: int = 0, precisio
     if precision not in PRECISIONS:
         raise ValueError(f"VGG16 precision {precision!r} is not one of {', '.join(PRECISIONS)}.")
     arrays, info = load_weight_arrays(weights_file, seed)
+    arrays.reverse()  # popped from the end, layer by layer, so each layer's arrays are let go once its variables hold them
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(_POLICIES[precision])
     try:
         convolutions = keras.applications.VGG16(weights=None, include_top=False, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
-        fc6 = keras.layers.Dense(FEATURE_DIM, activation=None, name=FC6_MODEL_LAYER)
+        for name in KERAS_LAYERS[:-1]:
+            convolutions.get_layer(name).set_weights([arrays.pop(), arrays.pop()])
+        # fc6's 411 MB kernel becomes its variable from the array: built as zeros (or Keras' random draw) and then
+        # assigned, it would be held once more at the peak.
+        fc6 = keras.layers.Dense(
+            FEATURE_DIM, activation=None, kernel_initializer=_GivenArray(arrays.pop()), bias_initializer=_GivenArray(arrays.pop()), name=FC6_MODEL_LAYER
+        )
         features = fc6(keras.layers.Flatten(name="flatten")(convolutions.output))
         model = keras.Model(convolutions.inputs, features, name="vgg16_fc6")
     finally:
         keras.config.set_dtype_policy(previous)
-    position = 0
-    for name in KERAS_LAYERS[:-1]:
-        convolutions.get_layer(name).set_weights(arrays[position : position + 2])
-        position += 2
-    fc6.set_weights(arrays[position : position + 2])
     return model, info
+
+
+class _GivenArray:
+    """A Keras initializer that hands over one array, once, and then forgets it so that it can be freed."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def __call__(self, shape, dtype=None):
+        array, self.array = self.array, None
+        if array is None or tuple(array.shape) != tuple(shape):
+            raise ValueError(f"the given weights have shape {None if array is None else array.shape}, the layer needs {tuple(shape)}")
+        return array

@@ -130,6 +130,7 @@ class PlacedLocations:
     boundary_file: Path | None = None
     outside_every_area: tuple[int, ...] = ()
     in_several_areas: int = 0
+    boundary_repairs: tuple[str, ...] = ()
 
 
 def place_locations(
@@ -156,7 +157,8 @@ def place_locations(
             f"{where} no area-code column, so their locations are placed in areas by point in polygon, but the boundary file "
             f"{boundary_file} does not exist. Add the city's area boundaries there (GeoJSON, long/lat, an area_code property per feature)."
         )
-    assignment = assign_areas(frame["long"].to_numpy(), frame["lat"].to_numpy(), read_area_boundaries(boundary_file))
+    boundaries = read_area_boundaries(boundary_file)
+    assignment = assign_areas(frame["long"].to_numpy(), frame["lat"].to_numpy(), boundaries)
     frame = frame.assign(lsoa11=assignment.codes.to_numpy())
     outside = tuple(int(i) for i in frame.loc[assignment.outside.to_numpy(), "img_id"])
-    return PlacedLocations(read, frame, Path(boundary_file), outside, assignment.in_several)
+    return PlacedLocations(read, frame, Path(boundary_file), outside, assignment.in_several, boundaries.repairs)

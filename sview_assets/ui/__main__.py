@@ -2,7 +2,8 @@
 
 Starts ``dagster dev`` (webserver and daemon: schedules, sensors, automation) on a
 private port of 127.0.0.1 and serves the guard on ``--port``; stopping this
-process stops both.
+process stops both, and if it is killed outright its reaper stops ``dagster dev``'s
+whole process group (:mod:`sview_assets.reaper`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from ..ports import free_port
+from ..reaper import release, watch_group
 from ..settings import PROJECT_ROOT
 
 STARTUP_SECONDS = 180
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     dagster = Path(sys.executable).parent / "dagster"
     command = [str(dagster), "dev", "--host", "127.0.0.1", "--port", str(internal), "--workspace", args.workspace]
     process = subprocess.Popen(command, start_new_session=True)
+    watch_group(process.pid)
 
     def stop_dagster() -> None:
         """Ask dagster dev and its services to stop; kill them after STOP_SECONDS (its webserver may ignore SIGTERM)."""
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        release(process.pid)
 
     class GuardServer(uvicorn.Server):
         """Stops dagster dev as soon as a signal asks this server to exit (uvicorn then re-raises it)."""

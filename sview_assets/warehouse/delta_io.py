@@ -5,7 +5,10 @@ partitioned one partition by partition (an overwrite with the partition as predi
 metadata names a version column (``sview/versioned_by``) keep older versions: the table is
 partitioned by the asset's partition and the version, and a write is a single commit that adds the
 new version and removes the same version (a re-run) plus versions beyond the newest ``versions_kept``.
-Loading such an input gives the newest version only. The stock handler's write is not reused: its
+Loading such an input gives the newest version only. After each write, data files that writes
+replaced more than ``vacuum_retention_hours`` ago are deleted (Delta's VACUUM), so the warehouse
+stops growing once the kept versions are there. A whole table whose rows are the same as its last
+write (a checksum kept in the commit) is not written again. The stock handler's write is not reused: its
 row statistics fail with deltalake 1.6 (a warning on every write), so this handler writes and
 reports rows, table version and columns itself.
 """
@@ -13,6 +16,7 @@ reports rows, table version and columns itself.
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,6 +37,9 @@ from ..settings import ensure_writable_folder
 from .tables import VERSIONED_METADATA_KEY, check_model_version, table_folder
 
 COMMIT_ATTEMPTS = 6
+CONTENT_KEY = "sview.content_sha256"
+HISTORY_LOOKBACK = 10
+DEFAULT_VACUUM_RETENTION_HOURS = 1
 FIRST_RETRY_SECONDS = 0.2
 
 
@@ -75,6 +82,46 @@ def commit_with_retries(write: Callable[[], None], table: str, log) -> int:
             retries += 1
             log.warning(f"{table}: another writer committed first ({exc}); retry {retries} of {COMMIT_ATTEMPTS - 1} in {wait:.1f} s")
             time.sleep(wait)
+
+
+def content_sha256(table: pa.Table) -> str:
+    """A checksum of ``table``'s schema and rows (its Arrow stream), to tell an unchanged rewrite."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue()).hexdigest()
+
+
+def last_written_content(table_uri: str, storage_options: dict) -> str | None:
+    """The content checksum the table's latest data write recorded (None for a new table or an older write)."""
+    try:
+        history = DeltaTable(table_uri, storage_options=storage_options).history(HISTORY_LOOKBACK)
+    except TableNotFoundError:
+        return None
+    writes = [commit for commit in history if commit.get("operation") == "WRITE"]
+    return writes[0].get(CONTENT_KEY) if writes else None
+
+
+def vacuum_replaced_files(table_uri: str, storage_options: dict, retention_hours: int, log) -> dict[str, int]:
+    """Delete the data files that writes replaced at least ``retention_hours`` ago; returns the files and bytes removed.
+
+    The retention is what keeps a reader safe: a query that opened the table's snapshot before a write
+    reads files that the write removed from the table, and they stay on disk that long. It also covers
+    a writer whose new files are not committed yet (vacuum would see them as unreferenced). A failed
+    vacuum is logged and left for the next write: the data written is already committed.
+    """
+    try:
+        table = DeltaTable(table_uri, storage_options=storage_options)
+        stale = table.vacuum(retention_hours=retention_hours, dry_run=True, enforce_retention_duration=False)
+        if "://" not in table_uri:  # the list repeats files an earlier vacuum deleted: count those still here
+            stale = [name for name in stale if Path(table_uri, name).is_file()]
+        sizes = [Path(table_uri, name).stat().st_size for name in stale] if "://" not in table_uri else []
+        if stale:
+            table.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False)
+    except Exception as exc:  # noqa: BLE001 -- anything vacuum raises leaves the committed data as it is
+        log.warning(f"{table_uri}: vacuum failed ({type(exc).__name__}: {exc}); the replaced files stay until the next write")
+        return {"vacuumed_files": 0, "vacuumed_bytes": 0}
+    return {"vacuumed_files": len(stale), "vacuumed_bytes": sum(sizes)}
 
 
 def _single_partition(table_slice: TableSlice) -> tuple[str, str]:
@@ -153,6 +200,22 @@ class WarehouseTypeHandler(DeltaLakePandasTypeHandler):
             scope = functools.partial(_version_scope, uri, options, partition, version_column, new, kept)
             extra = {version_column: new}
 
+        # A whole table is compared with what its last write stored; an unchanged one is not written again.
+        content = content_sha256(data) if partition is None else None
+        if content is not None and last_written_content(uri, options) == content:
+            context.log.info(f"{table_slice.table}: the same rows as its last write; not rewritten")
+            context.add_output_metadata(
+                {
+                    "rows_written": 0,
+                    "unchanged": True,
+                    "rows": data.num_rows,
+                    "delta_table_version": DeltaTable(uri, storage_options=options).version(),
+                    "table_uri": dg.MetadataValue.path(uri),
+                }
+            )
+            return
+        custom = {"sview.asset": table_slice.table, **({"sview.partition": partition[1]} if partition else {}), **({CONTENT_KEY: content} if content else {})}
+
         def write():
             partition_by, predicate = scope()
             write_deltalake(
@@ -164,12 +227,12 @@ class WarehouseTypeHandler(DeltaLakePandasTypeHandler):
                 # A whole-table write may change the columns; a partition write may add some (older partitions read null there).
                 schema_mode="overwrite" if partition_by is None else "merge",
                 storage_options=options,
-                commit_properties=CommitProperties(
-                    custom_metadata={"sview.asset": table_slice.table, **({"sview.partition": partition[1]} if partition else {})}
-                ),
+                commit_properties=CommitProperties(custom_metadata=custom),
             )
 
         retries = commit_with_retries(write, table_slice.table, context.log)
+        retention = int((context.resource_config or {}).get("vacuum_retention_hours", DEFAULT_VACUUM_RETENTION_HOURS))
+        extra.update(vacuum_replaced_files(uri, options, retention, context.log))
         if version_column is not None:
             extra["versions_kept"] = ", ".join(partition_versions(uri, options, partition[0], partition[1], version_column))
         columns = dg.TableSchema(columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in data.schema])
@@ -198,6 +261,12 @@ class WarehouseIOManager(DeltaLakePandasIOManager):
     """Dagster's Delta Lake pandas I/O manager for the city's warehouse (see the module docstring)."""
 
     versions_kept: int = Field(default=3, ge=1, description="Model versions kept per outcome in the prediction and metric tables (the newest first).")
+    vacuum_retention_hours: int = Field(
+        default=DEFAULT_VACUUM_RETENTION_HOURS,
+        ge=0,
+        description="Hours a replaced data file stays on disk before a later write deletes it: longer than any query or write "
+        "runs. 0 is only for a warehouse with one writer and no reader at a time.",
+    )
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:

@@ -4,8 +4,8 @@ Nothing is stored in a DuckDB file: each connection is in memory and reads the D
 snapshots, so any number of readers (the DuckDB shell, Python, the views asset) run beside the writers
 without a lock. Each city's tables and views are in a schema named after the city (``demo.model_metrics``);
 the default city's schema is the current one, so its tables also answer to their plain names. The plain
-name of a versioned table shows each outcome's newest model version; its ``_history`` view shows every
-kept version.
+name of a versioned table shows each outcome's newest model version that all three versioned tables
+hold; its ``_history`` view shows every kept version, and ``model_version_tables`` which table holds which.
 """
 
 from __future__ import annotations
@@ -13,16 +13,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..settings import validate_city
-from .tables import HISTORY_SUFFIX, PLAIN_TABLES, TABLES, TRANSFER_TABLE, VERSION_COLUMN, table_folder, transfer_table_folders
+from .tables import HISTORY_SUFFIX, PLAIN_TABLES, TABLES, TRANSFER_TABLE, VERSION_COLUMN, VERSIONED_TABLES, table_folder, transfer_table_folders
 
 VIEWS_FILE = "views.sql"
 
+VERSION_TABLES_VIEW = "model_version_tables"
+CURRENT_VERSIONS = f"SELECT outcome, max({VERSION_COLUMN}) AS {VERSION_COLUMN} FROM {VERSION_TABLES_VIEW} WHERE complete GROUP BY outcome"
+
 MODEL_VERSIONS_VIEW = f"""CREATE OR REPLACE VIEW model_versions AS
-SELECT outcome, {VERSION_COLUMN}, trained_at, preset, feature_preprocessing, feature_weights_sha256, feature_precision,
-    {VERSION_COLUMN} = max({VERSION_COLUMN}) OVER (PARTITION BY outcome) AS is_current
+SELECT m.outcome, m.{VERSION_COLUMN}, trained_at, preset, feature_preprocessing, feature_weights_sha256, feature_precision,
+    (m.outcome, m.{VERSION_COLUMN}) IN ({CURRENT_VERSIONS}) AS is_current
 FROM (SELECT DISTINCT outcome, {VERSION_COLUMN}, trained_at, preset, feature_preprocessing, feature_weights_sha256, feature_precision
-      FROM model_metrics{HISTORY_SUFFIX})
-ORDER BY outcome, {VERSION_COLUMN} DESC"""
+      FROM model_metrics{HISTORY_SUFFIX}) AS m
+ORDER BY m.outcome, m.{VERSION_COLUMN} DESC"""
 
 
 def sql_string(value: str) -> str:
@@ -59,19 +62,45 @@ def newest_version_query(history: str) -> str:
     return f"SELECT * FROM {history} QUALIFY {VERSION_COLUMN} = max({VERSION_COLUMN}) OVER (PARTITION BY outcome)"
 
 
+def version_tables_view() -> str:
+    """``model_version_tables``: per outcome and kept model version, which of the versioned tables hold it.
+
+    A version is ``complete`` when all three do. A run stopped between its writes (killed after the
+    predictions, before the metrics) leaves a version that is not.
+    """
+    seen = " UNION ALL ".join(f"SELECT DISTINCT outcome, {VERSION_COLUMN}, '{name}' AS table_name FROM {name}{HISTORY_SUFFIX}" for name in VERSIONED_TABLES)
+    flags = ", ".join(f"bool_or(table_name = '{name}') AS in_{name}" for name in VERSIONED_TABLES)
+    return (
+        f"CREATE OR REPLACE VIEW {VERSION_TABLES_VIEW} AS SELECT outcome, {VERSION_COLUMN}, {flags}, "
+        f"count(DISTINCT table_name) = {len(VERSIONED_TABLES)} AS complete FROM ({seen}) GROUP BY ALL ORDER BY ALL"
+    )
+
+
 def table_view_statements(warehouse: Path) -> list[str]:
-    """CREATE VIEW statements for every table present: plain tables as they are, versioned ones current and history."""
+    """CREATE VIEW statements for every table present: plain tables as they are, versioned ones current and history.
+
+    With all three versioned tables present, their plain names show each outcome's newest *complete*
+    version (in all three), so predictions and metrics always describe one model; ``model_version_tables``
+    lists the versions a stopped run left incomplete. Before that, each shows its own newest version.
+    """
     statements = []
     present = present_tables(warehouse)
+    every_versioned = all(name in present for name in VERSIONED_TABLES)
     for name in present:
         scan = f"SELECT * FROM delta_scan({sql_string(table_folder(warehouse, name))})"
         if name in PLAIN_TABLES:
             statements.append(f"CREATE OR REPLACE VIEW {name} AS {scan}")
             continue
+        statements.append(f"CREATE OR REPLACE VIEW {name}{HISTORY_SUFFIX} AS {scan}")
+    if every_versioned:
+        statements.append(version_tables_view())
+    for name in VERSIONED_TABLES if every_versioned else [t for t in VERSIONED_TABLES if t in present]:
         history = name + HISTORY_SUFFIX
-        statements.append(f"CREATE OR REPLACE VIEW {history} AS {scan}")
-        statements.append(f"CREATE OR REPLACE VIEW {name} AS {newest_version_query(history)}")
-    if "model_metrics" in present:
+        current = (
+            f"SELECT * FROM {history} SEMI JOIN ({CURRENT_VERSIONS}) USING (outcome, {VERSION_COLUMN})" if every_versioned else newest_version_query(history)
+        )
+        statements.append(f"CREATE OR REPLACE VIEW {name} AS {current}")
+    if every_versioned:
         statements.append(MODEL_VERSIONS_VIEW)
     transfers = transfer_table_folders(warehouse)
     if transfers:
