@@ -70,7 +70,9 @@ def unpacked_batch(settings: SviewSettings, folder: Path) -> Path:
 
 
 def extraction(batch: Path, per_call: int) -> dict:
-    done = subprocess.run([sys.executable, "-c", EXTRACT, str(batch), str(per_call)], capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", EXTRACT, str(batch), str(per_call)], capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent
+    )
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
     return {"locations_per_call": per_call, **json.loads(done.stdout.strip().splitlines()[-1])}
