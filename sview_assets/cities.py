@@ -60,7 +60,8 @@ class Deployment:
         unknown = sorted(set(cities) - set(self.cities))
         if unknown:
             raise CitiesFileError(f"{RUN_CITIES_ENV} names {unknown}, not in this deployment; list them in {CITIES_FILE}.")
-        kept = [city for city in self.cities if city in set(cities)]
+        wanted = set(cities)
+        kept = [city for city in self.cities if city in wanted]
         return Deployment(tuple(kept), tuple(p for p in self.transfers if p.source in kept and p.target in kept))
 
     @property

@@ -12,7 +12,7 @@ import os
 
 import dagster as dg
 
-POSTGRES_URL_ENV = "SVIEW_POSTGRES_URL"
+from .settings import POSTGRES_URL_ENV
 
 
 class InstanceUnavailable(RuntimeError):

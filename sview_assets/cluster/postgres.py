@@ -21,13 +21,13 @@ from pathlib import Path
 
 from ..ports import free_port
 from ..reaper import release, watch_process
-from ..settings import PROJECT_ROOT
+from ..settings import POSTGRES_URL_ENV, PROJECT_ROOT
 
 BIN_ENV = "SVIEW_PG_BIN"
 DEFAULT_BIN = "/usr/lib/postgresql/15/bin"
 SERVICE_USER = "postgres"
 DATABASE = "dagster"
-URL_ENV = "SVIEW_POSTGRES_URL"
+URL_ENV = POSTGRES_URL_ENV
 
 
 @dataclass

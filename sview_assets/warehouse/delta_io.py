@@ -113,9 +113,10 @@ def vacuum_replaced_files(table_uri: str, storage_options: dict, retention_hours
     try:
         table = DeltaTable(table_uri, storage_options=storage_options)
         stale = table.vacuum(retention_hours=retention_hours, dry_run=True, enforce_retention_duration=False)
+        sizes = []
         if "://" not in table_uri:  # the list repeats files an earlier vacuum deleted: count those still here
             stale = [name for name in stale if Path(table_uri, name).is_file()]
-        sizes = [Path(table_uri, name).stat().st_size for name in stale] if "://" not in table_uri else []
+            sizes = [Path(table_uri, name).stat().st_size for name in stale]
         if stale:
             table.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False)
     except Exception as exc:  # noqa: BLE001 -- anything vacuum raises leaves the committed data as it is

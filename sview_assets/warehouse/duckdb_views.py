@@ -94,7 +94,7 @@ def table_view_statements(warehouse: Path) -> list[str]:
         statements.append(f"CREATE OR REPLACE VIEW {name}{HISTORY_SUFFIX} AS {scan}")
     if every_versioned:
         statements.append(version_tables_view())
-    for name in VERSIONED_TABLES if every_versioned else [t for t in VERSIONED_TABLES if t in present]:
+    for name in [t for t in VERSIONED_TABLES if t in present]:
         history = name + HISTORY_SUFFIX
         current = (
             f"SELECT * FROM {history} SEMI JOIN ({CURRENT_VERSIONS}) USING (outcome, {VERSION_COLUMN})" if every_versioned else newest_version_query(history)
