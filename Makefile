@@ -44,7 +44,7 @@ cluster-demo: install demo-city
 	$(BIN)/python -m sview_assets.cluster.demo -- $(DEMO_TRAINING)
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"

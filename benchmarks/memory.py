@@ -106,7 +106,7 @@ def pipeline_peak(data_root: Path, city: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-call", type=int, nargs="+", default=[8, 2])
+    parser.add_argument("--per-call", type=int, nargs="+", default=[1, 2, 8])
     parser.add_argument("--skip-pipeline", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:

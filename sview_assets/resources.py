@@ -40,7 +40,7 @@ class Vgg16Resource(dg.ConfigurableResource):
         ),
     )
     random_seed: int = Field(default=0, description="Seed of the random weights used when no weights file is given.")
-    locations_per_batch: int = Field(default=0, ge=0, description="Locations (x4 images) per model call; 0: 2 on the CPU, 32 on a GPU.")
+    locations_per_batch: int = Field(default=0, ge=0, description="Locations (x4 images) per model call; 0: 1 on the CPU, 32 on a GPU.")
     precision: str = Field(
         default=FLOAT32,
         description=f"Arithmetic of VGG16: 'float32', 'bfloat16', or 'float16' for GPUs without native bfloat16 (features still stored as float32; measure its speed on your hardware first, see the README). Default: ${PRECISION_ENV} or float32.",

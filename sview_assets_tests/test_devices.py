@@ -26,7 +26,7 @@ def test_device_choice_is_checked(monkeypatch):
 
 
 def test_batch_size_follows_the_device_unless_configured():
-    assert locations_per_call("CPU", 0) == 2
+    assert locations_per_call("CPU", 0) == 1
     assert locations_per_call("GPU:0 (NVIDIA H100)", 0) == 32
     assert locations_per_call("GPU:0 (NVIDIA H100)", 12) == 12
 

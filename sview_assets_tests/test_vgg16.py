@@ -9,7 +9,16 @@ from PIL import Image
 
 from sview_assets.ml.extract import extract_features
 from sview_assets.ml.preprocess import load_and_preprocess, resize_and_crop
-from sview_assets.ml.vgg16 import FC6_LAYER, FC6_MODEL_LAYER, KERAS_LAYERS, NPY_LAYERS, WeightsFileError, build_fc6_extractor, weights_info
+from sview_assets.ml.vgg16 import (
+    FC6_LAYER,
+    FC6_MODEL_LAYER,
+    KERAS_LAYERS,
+    NPY_LAYERS,
+    WeightsFileError,
+    build_fc6_extractor,
+    flat_weight_shapes,
+    weights_info,
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +55,19 @@ def test_weights_info_matches_the_built_extractor_without_building_it(random_ext
     _, info = random_extractor
     assert weights_info(None, seed=5) == info
     assert weights_info(None, seed=6).sha256 != info.sha256
+
+
+def test_fc6_kernel_built_block_by_block_equals_one_draw_of_the_whole_kernel(random_extractor):
+    model, _ = random_extractor
+    rng = np.random.default_rng(5)
+    *conv_shapes, fc6_shape, _ = flat_weight_shapes()
+    for shape in conv_shapes:
+        if len(shape) > 1:
+            rng.standard_normal(shape, dtype=np.float32)
+    expected = rng.standard_normal(fc6_shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fc6_shape[0]))
+    kernel, bias = model.get_layer(FC6_MODEL_LAYER).get_weights()
+    np.testing.assert_array_equal(kernel, expected)
+    assert not bias.any()
 
 
 def test_pipeline_features_equal_a_direct_model_call(tmp_path, random_extractor):

@@ -22,6 +22,7 @@ import functools
 import hashlib
 import os
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,52 +72,85 @@ class WeightsInfo:
     is_random: bool
 
 
-def weights_checksum(arrays: list[np.ndarray]) -> str:
-    """SHA-256 over the weights in layer order (shape and bytes), whatever the file format."""
-    digest = hashlib.sha256()
-    for array in arrays:
-        digest.update(str(array.shape).encode())
-        digest.update(memoryview(np.ascontiguousarray(array, dtype=np.float32)).cast("B"))
-    return digest.hexdigest()
+FC6_BLOCK_ROWS = 1568
+"""Rows of fc6's kernel (25,088 x 4,096) read, generated and copied at a time: 16 blocks of 26 MB, so the
+411 MB kernel is never held whole outside its variable."""
 
 
-def random_weights(shapes: list[tuple[int, ...]], seed: int) -> list[np.ndarray]:
-    """He-normal kernels and zero biases, so activations keep their scale through 14 layers."""
+def flat_weight_shapes() -> list[tuple[int, ...]]:
+    """Every weight array's shape up to fc1 in layer order (kernel, bias, kernel, ...)."""
+    return [shape for shapes in vgg16_weight_shapes().values() for shape in shapes]
+
+
+def row_blocks(array: np.ndarray, rows: int = FC6_BLOCK_ROWS) -> Iterator[np.ndarray]:
+    """Consecutive row blocks of ``array`` (views, no copy)."""
+    for start in range(0, len(array), rows):
+        yield array[start : start + rows]
+
+
+class _Checksummed:
+    """Passes weight pieces through while hashing them: SHA-256 over each array's shape and float32 bytes, in order.
+
+    A whole array and the same array in row blocks hash alike, so the checksum does not depend on how
+    a source delivers its arrays (Keras HDF5, ``vgg16.npy`` or the seed).
+    """
+
+    def __init__(self, pieces: Iterator[tuple[int, np.ndarray]]):
+        self.pieces = pieces
+        self.digest = hashlib.sha256()
+        self.shapes = flat_weight_shapes()
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        current = None
+        for position, piece in self.pieces:
+            if position != current:
+                self.digest.update(str(self.shapes[position]).encode())
+                current = position
+            self.digest.update(memoryview(np.ascontiguousarray(piece, dtype=np.float32)).cast("B"))
+            yield position, piece
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
+
+
+def random_pieces(seed: int) -> Iterator[tuple[int, np.ndarray]]:
+    """He-normal kernels and zero biases, so activations keep their scale through 14 layers; large kernels in row blocks.
+
+    The generator draws the blocks one after another from one stream, so they equal one draw of the whole kernel.
+    """
     rng = np.random.default_rng(seed)
-    arrays = []
-    for shape in shapes:
+    for position, shape in enumerate(flat_weight_shapes()):
         if len(shape) == 1:
-            arrays.append(np.zeros(shape, dtype=np.float32))
-        else:
-            fan_in = int(np.prod(shape[:-1]))
-            kernel = rng.standard_normal(shape, dtype=np.float32)
-            kernel *= np.float32(np.sqrt(2.0 / fan_in))  # in place: no second copy of fc6's 411 MB kernel
-            arrays.append(kernel)
-    return arrays
+            yield position, np.zeros(shape, dtype=np.float32)
+            continue
+        scale = np.float32(np.sqrt(2.0 / int(np.prod(shape[:-1]))))
+        for start in range(0, shape[0], FC6_BLOCK_ROWS):
+            block = rng.standard_normal((min(FC6_BLOCK_ROWS, shape[0] - start), *shape[1:]), dtype=np.float32)
+            block *= scale
+            yield position, block
 
 
-def _check_pair(path: Path, layer: str, arrays: list[np.ndarray], expected: list[tuple[int, ...]]) -> list[np.ndarray]:
-    if len(arrays) != 2:
-        raise WeightsFileError(f"{path}: layer {layer!r} has {len(arrays)} weight arrays, expected 2 (kernel and bias).")
-    for array, shape in zip(arrays, expected):
-        if tuple(array.shape) != tuple(shape):
+def _check_shapes(path: Path, layer: str, shapes: list[tuple[int, ...]], expected: list[tuple[int, ...]]) -> None:
+    if len(shapes) != 2:
+        raise WeightsFileError(f"{path}: layer {layer!r} has {len(shapes)} weight arrays, expected 2 (kernel and bias).")
+    for shape, wanted in zip(shapes, expected):
+        if tuple(shape) != tuple(wanted):
             raise WeightsFileError(
-                f"{path}: layer {layer!r} has weights of shape {tuple(array.shape)}, VGG16 needs {tuple(shape)}. "
+                f"{path}: layer {layer!r} has weights of shape {tuple(shape)}, VGG16 needs {tuple(wanted)}. "
                 "Is this a VGG16 file with its top (fc layers) and channels-last kernels?"
             )
-    return [np.asarray(a, dtype=np.float32) for a in arrays]
 
 
-def read_keras_h5(path: Path, expected: dict[str, list[tuple[int, ...]]]) -> list[np.ndarray]:
-    """Kernels and biases for each VGG16 layer up to fc1 from a Keras HDF5 weights file."""
+def keras_h5_pieces(path: Path) -> Iterator[tuple[int, np.ndarray]]:
+    """Kernels and biases of each VGG16 layer up to fc1 from a Keras HDF5 weights file, read in row blocks."""
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
         raise WeightsFileError(f"{path}: not an HDF5 file ({exc}).") from None
     with handle:
         root = handle["model_weights"] if "model_weights" in handle else handle
-        arrays = []
-        for layer, shapes in expected.items():
+        datasets = []
+        for layer, shapes in vgg16_weight_shapes().items():
             if layer not in root:
                 hint = " It may be the 'notop' file; fc6 needs the full file with the fc layers." if layer == FC6_LAYER else ""
                 raise WeightsFileError(f"{path}: no weights for VGG16 layer {layer!r}.{hint}")
@@ -124,8 +158,11 @@ def read_keras_h5(path: Path, expected: dict[str, list[tuple[int, ...]]]) -> lis
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
             if not names:
                 raise WeightsFileError(f"{path}: layer group {layer!r} has no 'weight_names' attribute; not a Keras weights file.")
-            arrays += _check_pair(path, layer, [group[n][()] for n in names], shapes)
-        return arrays
+            _check_shapes(path, layer, [group[n].shape for n in names], shapes)
+            datasets += [group[n] for n in names]
+        for position, dataset in enumerate(datasets):
+            for start in range(0, dataset.shape[0], FC6_BLOCK_ROWS):
+                yield position, np.asarray(dataset[start : start + FC6_BLOCK_ROWS], dtype=np.float32)
 
 
 class _ArraysOnlyUnpickler(pickle.Unpickler):
@@ -146,8 +183,8 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only NumPy arrays are allowed")
 
 
-def read_original_npy(path: Path, expected: dict[str, list[tuple[int, ...]]]) -> list[np.ndarray]:
-    """Kernels and biases from the original code's ``vgg16.npy`` (names conv1_1 .. fc6)."""
+def original_npy_pieces(path: Path) -> Iterator[tuple[int, np.ndarray]]:
+    """Kernels and biases from the original code's ``vgg16.npy`` (names conv1_1 .. fc6); the file is read whole."""
     try:
         with open(path, "rb") as handle:
             version = np.lib.format.read_magic(handle)
@@ -164,40 +201,42 @@ def read_original_npy(path: Path, expected: dict[str, list[tuple[int, ...]]]) ->
     if not isinstance(table, dict):
         raise WeightsFileError(f"{path}: expected a dict of layer weights, found {type(table).__name__}.")
     arrays = []
-    for npy_name, (keras_name, shapes) in zip(NPY_LAYERS, expected.items()):
+    for npy_name, (keras_name, shapes) in zip(NPY_LAYERS, vgg16_weight_shapes().items()):
         key = npy_name if npy_name in table else npy_name.encode()
         if key not in table:
             raise WeightsFileError(f"{path}: no weights for layer {npy_name!r} (VGG16 {keras_name}).")
-        arrays += _check_pair(path, npy_name, list(table[key]), shapes)
-    return arrays
+        pair = list(table[key])
+        _check_shapes(path, npy_name, [np.shape(a) for a in pair], shapes)
+        arrays += [np.asarray(a, dtype=np.float32) for a in pair]
+    for position in range(len(arrays)):
+        array, arrays[position] = arrays[position], None  # each array let go once it has been handed over
+        for block in row_blocks(array):
+            yield position, block
 
 
-def load_weight_arrays(weights_file: str | None, seed: int = 0) -> tuple[list[np.ndarray], WeightsInfo]:
-    """Kernels and biases of every layer up to fc1 in layer order, and where they came from.
+def weight_pieces(weights_file: str | None, seed: int = 0) -> tuple[str, _Checksummed]:
+    """Where the weights come from, and their arrays up to fc1 in layer order as ``(position, piece)`` pairs.
 
-    ``WeightsInfo.sha256`` is a checksum of the arrays themselves, so the same
-    weights give the same checksum whether they come as Keras HDF5 or as
-    ``vgg16.npy``; it is what makes a feature file stale when the weights change.
+    Large arrays (fc6's kernel) come as consecutive row blocks; the checksum of the stream, taken once it
+    is read through, is the same for the same weights whether they come as Keras HDF5 or ``vgg16.npy``:
+    it is what makes a feature file stale when the weights change.
     """
-    expected = vgg16_weight_shapes()
-    if weights_file:
-        path = Path(weights_file)
-        if not path.is_file():
-            raise WeightsFileError(f"{path}: weights file not found. Set SVIEW_VGG16_WEIGHTS to an existing file, or unset it for random weights.")
-        if path.suffix.lower() == ".npy":
-            arrays, kind = read_original_npy(path, expected), "vgg16.npy"
-        else:
-            arrays, kind = read_keras_h5(path, expected), "keras h5"
-        info_source = f"{kind}: {path.name}"
-    else:
-        arrays = random_weights([s for shapes in expected.values() for s in shapes], seed)
-        info_source = f"random (seed {seed})"
-    return arrays, WeightsInfo(info_source, weights_checksum(arrays), is_random=not weights_file)
+    if not weights_file:
+        return f"random (seed {seed})", _Checksummed(random_pieces(seed))
+    path = Path(weights_file)
+    if not path.is_file():
+        raise WeightsFileError(f"{path}: weights file not found. Set SVIEW_VGG16_WEIGHTS to an existing file, or unset it for random weights.")
+    if path.suffix.lower() == ".npy":
+        return f"vgg16.npy: {path.name}", _Checksummed(original_npy_pieces(path))
+    return f"keras h5: {path.name}", _Checksummed(keras_h5_pieces(path))
 
 
 @functools.lru_cache(maxsize=4)
 def _cached_weights_info(weights_file: str | None, seed: int, file_stamp: tuple[int, int] | None) -> WeightsInfo:
-    return load_weight_arrays(weights_file, seed)[1]
+    source, pieces = weight_pieces(weights_file, seed)
+    for _ in pieces:
+        pass
+    return WeightsInfo(source, pieces.hexdigest(), is_random=not weights_file)
 
 
 def file_stamp(weights_file: str | None) -> tuple[int, int] | None:
@@ -222,39 +261,79 @@ def build_fc6_extractor(weights_file: str | None = None, seed: int = 0, precisio
 
     With ``precision="bfloat16"`` (or ``"float16"``, for GPUs without native bfloat16) the layers compute
     in 16 bits (Keras' mixed policies: weights stay float32); callers store the features as float32 either way.
+    The weights stream in layer by layer, and fc6's kernel block by block, so the build holds them about once.
     """
     import keras
 
     if precision not in PRECISIONS:
         raise ValueError(f"VGG16 precision {precision!r} is not one of {', '.join(PRECISIONS)}.")
-    arrays, info = load_weight_arrays(weights_file, seed)
-    arrays.reverse()  # popped from the end, layer by layer, so each layer's arrays are let go once its variables hold them
+    source, pieces = weight_pieces(weights_file, seed)
+    arrays = _WholeArrays(iter(pieces))
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(_POLICIES[precision])
     try:
         convolutions = keras.applications.VGG16(weights=None, include_top=False, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
         for name in KERAS_LAYERS[:-1]:
-            convolutions.get_layer(name).set_weights([arrays.pop(), arrays.pop()])
-        # fc6's 411 MB kernel becomes its variable from the array: built as zeros (or Keras' random draw) and then
-        # assigned, it would be held once more at the peak.
-        fc6 = keras.layers.Dense(
-            FEATURE_DIM, activation=None, kernel_initializer=_GivenArray(arrays.pop()), bias_initializer=_GivenArray(arrays.pop()), name=FC6_MODEL_LAYER
-        )
+            convolutions.get_layer(name).set_weights([arrays.next_whole(), arrays.next_whole()])
+        kernel_initializer = _uninitialised_tensor if keras.backend.backend() == "tensorflow" else "zeros"
+        fc6 = keras.layers.Dense(FEATURE_DIM, activation=None, kernel_initializer=kernel_initializer, bias_initializer="zeros", name=FC6_MODEL_LAYER)
         features = fc6(keras.layers.Flatten(name="flatten")(convolutions.output))
         model = keras.Model(convolutions.inputs, features, name="vgg16_fc6")
     finally:
         keras.config.set_dtype_policy(previous)
-    return model, info
+    _fill_kernel(fc6.kernel, arrays.next_blocks())
+    fc6.bias.assign(arrays.next_whole())
+    return model, WeightsInfo(source, pieces.hexdigest(), is_random=not weights_file)
 
 
-class _GivenArray:
-    """A Keras initializer that hands over one array, once, and then forgets it so that it can be freed."""
+class _WholeArrays:
+    """Reads a stream of weight pieces array by array: small arrays whole, a large one as its row blocks."""
 
-    def __init__(self, array: np.ndarray):
-        self.array = array
+    def __init__(self, pieces: Iterator[tuple[int, np.ndarray]]):
+        self.pieces = pieces
+        self.pending: tuple[int, np.ndarray] | None = next(pieces, None)
 
-    def __call__(self, shape, dtype=None):
-        array, self.array = self.array, None
-        if array is None or tuple(array.shape) != tuple(shape):
-            raise ValueError(f"the given weights have shape {None if array is None else array.shape}, the layer needs {tuple(shape)}")
-        return array
+    def next_blocks(self) -> Iterator[np.ndarray]:
+        """The next array's pieces, one at a time (each can be freed before the next is read)."""
+        if self.pending is None:
+            raise WeightsFileError("the weights ended before fc6")
+        position = self.pending[0]
+        while self.pending is not None and self.pending[0] == position:
+            block, self.pending = self.pending[1], None
+            yield block
+            self.pending = next(self.pieces, None)
+
+    def next_whole(self) -> np.ndarray:
+        blocks = list(self.next_blocks())
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+
+
+def _uninitialised_tensor(shape, dtype=None):
+    """fc6's kernel before its blocks are copied in: TensorFlow's ``Empty`` touches no page, so it costs no memory yet."""
+    import tensorflow as tf
+
+    return tf.raw_ops.Empty(shape=list(shape), dtype=tf.as_dtype(dtype or FLOAT32), init=False)
+
+
+def _fill_kernel(kernel, blocks: Iterator[np.ndarray]) -> None:
+    """Copy fc6's kernel into its variable one row block at a time.
+
+    On TensorFlow each block goes straight into the variable's buffer (a strided-slice assign), and the
+    variable then leaves the copy-on-read mode that such an assign switches on (otherwise every read would
+    copy 411 MB). Other backends get the kernel assembled once and assigned.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        kernel.assign(np.concatenate(list(blocks)))
+        return
+    import tensorflow as tf
+
+    handle, row = kernel.value.handle, 0
+    for block in blocks:
+        end = [row + len(block), block.shape[1]]
+        tf.raw_ops.ResourceStridedSliceAssign(ref=handle, begin=[row, 0], end=end, strides=[1, 1], value=block)
+        row += len(block)
+    tf.raw_ops.DisableCopyOnRead(resource=handle)
+    if row != kernel.shape[0]:
+        raise WeightsFileError(f"fc6's kernel had {row} rows, VGG16 needs {kernel.shape[0]}")
