@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 DEMO_CITIES := demo demo_north demo_tracts
 UI_PORT ?= 3000
 
-.PHONY: install demo demo-city cluster-demo test test-fast lint ui sql check bench bench-gpu clean-demo instance
+.PHONY: install demo demo-city cluster-demo test test-fast lint hooks ui sql check bench bench-gpu clean-demo instance
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,25 +33,34 @@ demo-city: install
 	done
 
 # The demo cities are small, so they train with smaller mini-batches (more steps per epoch) and fewer
-# epochs than the default preset (see the README's demo timing).
+# epochs than the default preset (see docs/demo.md).
 DEMO_TRAINING ?= --epochs 5 --patience 5 --batch-size 16
 
 demo: install instance demo-city
-	$(BIN)/python -m sview_assets.pipeline $(DEMO_TRAINING)
+	$(BIN)/python -m sview_assets.cli.pipeline $(DEMO_TRAINING)
 
-# The demo city through PostgreSQL, a Dask scheduler and two worker processes on this machine (README: "More than one machine").
+# The demo city through PostgreSQL, a Dask scheduler and two worker processes on this machine (docs/scale.md).
 cluster-demo: install demo-city
-	$(BIN)/python -m sview_assets.cluster.demo -- $(DEMO_TRAINING)
+	$(BIN)/python -m sview_assets.cli.cluster_demo -- $(DEMO_TRAINING)
+
+# Test files run on three workers (two cores): the daemon end-to-end file mostly waits on the daemon's ticks, the
+# others share the cores. One file stays on one worker (--dist loadfile), so a file's fixtures are built once.
+TEST_WORKERS ?= 3
 
 test: install
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
+# The quick tier: every module, no webserver, daemon or servers (the slow and cluster marks).
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow and not cluster" --durations=10
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# ruff on every commit (.pre-commit-config.yaml), run from .venv.
+hooks: install
+	$(BIN)/pre-commit install
 
 # A DuckDB shell on every city's warehouse, one schema per city (SVIEW_CITY's current, default the first listed); it holds
 # no lock, so it can stay open while the pipeline runs.
@@ -78,7 +87,7 @@ bench: install
 	$(BIN)/python benchmarks/memory.py
 
 # On a machine with an NVIDIA GPU and PyTorch or JAX for CUDA: needs no .venv and no TensorFlow, only Keras 3, NumPy,
-# h5py, pandas and Pillow beside them, and this project's source (README: "On a GPU").
+# h5py, pandas and Pillow beside them, and this project's source (docs/settings.md: "On a GPU").
 bench-gpu:
 	PYTHONPATH=$(CURDIR) $(PYTHON) benchmarks/gpu.py
 

@@ -81,21 +81,22 @@ def materialize_batches(data_root: str, city: str, *batches: str) -> None:
 
     import dagster as dg
 
-    from sview_assets.definitions import build_city, city_resources
-    from sview_assets.resources import Vgg16Resource
-    from sview_assets.settings import SviewSettings
+    from sview_assets.config.settings import SviewSettings
+    from sview_assets.definitions import build_city, city_assets, city_resources
+    from sview_assets.defs.resources import Vgg16Resource
+    from sview_assets.defs.scope import CityScope
 
     settings = SviewSettings(data_root=data_root, city=city)
-    built = build_city(city)
+    scope = CityScope(city)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(built.scope.image_batches.name, list(batches))
-    assets = [built.asset("image_manifest"), built.asset("vgg16_features")]
+    instance.add_dynamic_partitions(scope.image_batches.name, list(batches))
+    assets = city_assets(build_city(city), city, "image_manifest", "vgg16_features")
     timings = []
     for batch in batches:
         start = time.perf_counter()
         result = dg.materialize(assets, partition_key=batch, instance=instance, resources=city_resources(settings, Vgg16Resource()))
         assert result.success
-        metadata = result.asset_materializations_for_node(built.scope.op_name("vgg16_features"))[0].metadata
+        metadata = result.asset_materializations_for_node(scope.op_name("vgg16_features"))[0].metadata
         extraction = 4 * metadata["locations"].value / metadata["images_per_second"].value
         timings.append({"run_seconds": time.perf_counter() - start, "extraction_seconds": extraction})
     print(json.dumps(timings))
@@ -155,10 +156,10 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from sview_assets.ml.extract import extract_features
-    from sview_assets.ml.preprocess import load_and_preprocess
+    from sview_assets.ml.features.extract import extract_features
+    from sview_assets.ml.features.preprocess import load_and_preprocess
+    from sview_assets.ml.features.vgg16 import build_fc6_extractor
     from sview_assets.ml.threads import configure_threads
-    from sview_assets.ml.vgg16 import build_fc6_extractor
 
     cores = configure_threads()
     model, weights = build_fc6_extractor(None, seed=0)

@@ -138,7 +138,7 @@ def write_jpegs(folder: Path, locations: int) -> list[list[str]]:
 
 
 def decode_rate_per_core(paths: list[list[str]]) -> float:
-    from sview_assets.ml.pillow_input import load_and_preprocess
+    from sview_assets.ml.features.pillow_input import load_and_preprocess
 
     flat = [p for row in paths for p in row][:64]
     start = time.perf_counter()
@@ -148,7 +148,7 @@ def decode_rate_per_core(paths: list[list[str]]) -> float:
 
 
 def pipeline_rate(model, paths: list[list[str]], locations_per_batch: int) -> float:
-    from sview_assets.ml.extract import extract_features
+    from sview_assets.ml.features.extract import extract_features
 
     ids = list(range(len(paths)))
     extract_features(model, ids[:locations_per_batch], paths[:locations_per_batch], locations_per_batch=locations_per_batch)
@@ -163,10 +163,10 @@ def training_rate(folder: Path, rows: int, timed_rows: int, batch: int) -> tuple
     import h5py
     import numpy as np
 
-    from sview_assets.ml.ordinal_network import OrdinalNetwork
-    from sview_assets.ml.streaming import training_batches
-    from sview_assets.ml.training_set import FEATURES
-    from sview_assets.ml.vgg16 import FEATURE_DIM
+    from sview_assets.ml.features.vgg16 import FEATURE_DIM
+    from sview_assets.ml.training.ordinal_network import OrdinalNetwork
+    from sview_assets.ml.training.streaming import training_batches
+    from sview_assets.ml.training.training_set import FEATURES
 
     path = folder / "training_set.h5"
     rng = np.random.default_rng(0)
@@ -208,8 +208,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import numpy as np
 
-    from sview_assets.ml.pillow_input import load_and_preprocess
-    from sview_assets.ml.vgg16 import FLOAT32, build_fc6_extractor
+    from sview_assets.ml.features.pillow_input import load_and_preprocess
+    from sview_assets.ml.features.vgg16 import FLOAT32, build_fc6_extractor
 
     started = time.perf_counter()
     mixed = mixed_precision(backend, device)

@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil  # noqa: E402
 from _common import cpu_model, emit  # noqa: E402
 
+from sview_assets.config.settings import SviewSettings  # noqa: E402
 from sview_assets.demo.generator import generate_city  # noqa: E402
 from sview_assets.demo.geography import CitySpec  # noqa: E402
-from sview_assets.settings import SviewSettings  # noqa: E402
 
 EXTRACT = """
 import json, sys, time
@@ -37,8 +37,8 @@ def high_water_mb():
     line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM"))
     return round(int(line.split()[1]) / 1024, 1)
 
-from sview_assets.ml.extract import extract_features
-from sview_assets.ml.vgg16 import build_fc6_extractor
+from sview_assets.ml.features.extract import extract_features
+from sview_assets.ml.features.vgg16 import build_fc6_extractor
 import pandas as pd
 
 batch, per_call = Path(sys.argv[1]), int(sys.argv[2])
@@ -82,7 +82,7 @@ def pipeline_peak(data_root: Path, city: str) -> dict:
     """Run the pipeline CLI on ``city`` and sample its process tree's memory until it ends."""
     env = {**os.environ, "SVIEW_DATA_ROOT": str(data_root), "SVIEW_CITY": city, "DAGSTER_HOME": str(data_root / ".dagster")}
     (data_root / ".dagster").mkdir(exist_ok=True)
-    command = [sys.executable, "-m", "sview_assets.pipeline", "--outcomes", "income", "crime", "--epochs", "3", "--folds", "2", "--patience", "2"]
+    command = [sys.executable, "-m", "sview_assets.cli.pipeline", "--outcomes", "income", "crime", "--epochs", "3", "--folds", "2", "--patience", "2"]
     start = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
     root, largest, total = psutil.Process(process.pid), 0, 0

@@ -23,7 +23,7 @@ LONDON_LSOAS = 4835
 def main() -> None:
     from scipy.stats import kendalltau
 
-    from sview_assets.ml.intervals import IntervalSettings, metric_intervals
+    from sview_assets.ml.evaluation.intervals import IntervalSettings, metric_intervals
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lsoas", type=int, default=LONDON_LSOAS)

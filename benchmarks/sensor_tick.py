@@ -37,7 +37,7 @@ def write_city(settings, batches: int, images: int) -> None:
 
 
 def write_current_features(settings, recipe) -> None:
-    from sview_assets.ml.feature_store import FeatureProvenance, write_feature_file
+    from sview_assets.ml.features.feature_store import FeatureProvenance, write_feature_file
     from sview_assets.sources.images import find_batches
 
     for batch in find_batches(settings.paths.raw_images):
@@ -53,9 +53,9 @@ def main() -> None:
 
     import dagster as dg
 
+    from sview_assets.config.settings import SviewSettings
     from sview_assets.definitions import build_city
-    from sview_assets.resources import Vgg16Resource
-    from sview_assets.settings import SviewSettings
+    from sview_assets.defs.resources import Vgg16Resource
 
     with tempfile.TemporaryDirectory() as folder:
         settings = SviewSettings(data_root=folder, city="london_size")

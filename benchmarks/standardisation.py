@@ -25,12 +25,12 @@ VARIANTS = {"floor_and_clip": (0.01, 6.0), "clip_only": (0.0, 6.0), "floor_only"
 def main() -> None:
     from scipy.stats import kendalltau
 
-    from sview_assets.ml.aggregate import SCORE_MEAN, aggregate_lsoas
-    from sview_assets.ml.cross_validation import train_outcome
-    from sview_assets.ml.presets import TrainSettings
+    from sview_assets.config.declarations import read_declarations
+    from sview_assets.config.settings import SviewSettings
+    from sview_assets.ml.evaluation.aggregate import SCORE_MEAN, aggregate_lsoas
     from sview_assets.ml.threads import configure_threads
-    from sview_assets.settings import SviewSettings
-    from sview_assets.sources.declarations import read_declarations
+    from sview_assets.ml.training.cross_validation import train_outcome
+    from sview_assets.ml.training.presets import TrainSettings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--training-set", default=str(SviewSettings.from_env().paths.training_set))

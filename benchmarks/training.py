@@ -75,7 +75,7 @@ def outcome_hours(preset, samples_per_second: float, rows: int) -> float:
 
 def write_synthetic(path: Path, rows: int, seed: int, block: int = 2048) -> np.ndarray:
     """Features whose first 64 dimensions carry a latent decile; returns the deciles (1..10)."""
-    from sview_assets.ml.training_set import ROW_CHUNK
+    from sview_assets.ml.training.training_set import ROW_CHUNK
 
     rng = np.random.default_rng(seed)
     lsoa = np.sort(rng.integers(0, LONDON_LSOAS, rows))
@@ -102,11 +102,12 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from sview_assets.ml.cross_validation import in_memory_batches, noise_scale, streamed_batches, train_epochs
-    from sview_assets.ml.ordinal_network import shared_network
-    from sview_assets.ml.presets import PRESETS, TrainSettings
-    from sview_assets.ml.streaming import feature_moments
     from sview_assets.ml.threads import configure_threads
+    from sview_assets.ml.training.batches import in_memory_batches, noise_scale, streamed_batches
+    from sview_assets.ml.training.fitting import train_epochs
+    from sview_assets.ml.training.ordinal_network import shared_network
+    from sview_assets.ml.training.presets import PRESETS, TrainSettings
+    from sview_assets.ml.training.streaming import feature_moments
 
     cores = configure_threads()
     folder = Path(args.dir or tempfile.mkdtemp())

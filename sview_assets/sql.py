@@ -16,9 +16,9 @@ import os
 import sys
 from pathlib import Path
 
-from .cities import read_deployment
-from .settings import SviewSettings
-from .warehouse.duckdb_views import attach_warehouses, warehouse_statements
+from sview_assets.config.cities import read_deployment
+from sview_assets.config.settings import SviewSettings
+from sview_assets.warehouse.duckdb_views import attach_warehouses, warehouse_statements
 
 
 def deployment_warehouses(settings: SviewSettings) -> dict[str, Path]:

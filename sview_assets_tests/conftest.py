@@ -3,14 +3,17 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Every process a test starts (the CLI, the webserver's runs, Dask workers) builds the narrowed VGG16 too.
+os.environ.setdefault("SVIEW_VGG16_WIDTH_DIVISOR", "16")
 
 import dagster as dg
 import pytest
 
+from sview_assets.config.settings import SviewSettings
 from sview_assets.demo.generator import generate_city
 from sview_assets.demo.geography import CitySpec
-from sview_assets.resources import Vgg16Resource
-from sview_assets.settings import SviewSettings
+
+from .helpers import narrow_vgg16
 
 TINY_CITY = CitySpec(n_lsoas=20, n_locations=60, seed=3, batch_size=30, image_width=200, image_height=150)
 
@@ -38,7 +41,7 @@ def tiny_city(tiny_raw, tmp_path):
 
 @pytest.fixture(scope="session")
 def random_vgg16():
-    return Vgg16Resource(weights_file="", random_seed=0, locations_per_batch=8)
+    return narrow_vgg16(locations_per_batch=8)
 
 
 @pytest.fixture(scope="session")
@@ -47,8 +50,9 @@ def built_city(tmp_path_factory, random_vgg16):
 
     Session-scoped because VGG16 extraction is the slow part; tests must not modify it.
     """
-    from sview_assets.definitions import definitions_for_city
-    from sview_assets.scope import CityScope
+    from sview_assets.defs.scope import CityScope
+
+    from .helpers import definitions_for_city
 
     settings = make_city(tmp_path_factory.mktemp("built"), city="built")
     defs = definitions_for_city(settings, random_vgg16)
@@ -67,7 +71,7 @@ def city_copy(built_city, tmp_path):
     """A private copy of the built tiny city (raw files, features, training set, warehouse, outcome partitions)."""
     import shutil
 
-    from sview_assets.scope import CityScope
+    from sview_assets.defs.scope import CityScope
 
     settings, _, built_instance = built_city
     copy = SviewSettings(data_root=str(tmp_path), city="copy")
@@ -77,3 +81,13 @@ def city_copy(built_city, tmp_path):
     for source, target in ((built.image_batches, copied.image_batches), (built.outcomes, copied.outcomes)):
         instance.add_dynamic_partitions(target.name, built_instance.get_dynamic_partitions(source.name))
     return copy, instance
+
+
+LONGEST_FILES = ("test_end_to_end.py", "test_cluster_warehouse.py", "test_backends.py", "test_gpu_bench.py")
+"""Started first: with several workers (``make test``) the daemon end-to-end file, which mostly waits on the daemon's
+30-second ticks, is the critical path, so it must not wait behind other files."""
+
+
+def pytest_collection_modifyitems(items):
+    """Move the longest files to the front, keeping the order within each file (xdist hands out files in this order)."""
+    items.sort(key=lambda item: LONGEST_FILES.index(item.path.name) if item.path.name in LONGEST_FILES else len(LONGEST_FILES))

@@ -1,6 +1,25 @@
 """Targets that Dagster can re-import in child processes (the multiprocess executor needs them)."""
 
+import os
+import shutil
+from pathlib import Path
+
 import dagster as dg
+
+from sview_assets.config.settings import PROJECT_ROOT
+from sview_assets.defs.names import AssetName
+from sview_assets.demo.geography import CitySpec
+
+NARROW_WIDTH = 16
+"""The tests' VGG16 is narrowed 16x (``SVIEW_VGG16_WIDTH_DIVISOR``): the same layers and feature size, built in a
+tenth of the time and run tens of times faster. ``test_vgg16.py`` tests the real network."""
+
+
+def narrow_vgg16(seed: int = 0, **settings):
+    """The tests' VGG16 resource: seeded random weights, narrowed ``NARROW_WIDTH`` times."""
+    from sview_assets.defs.resources import Vgg16Resource
+
+    return Vgg16Resource(weights_file="", random_seed=seed, width_divisor=NARROW_WIDTH, **settings)
 
 
 def sleep_in_a_run(seconds: float) -> None:
@@ -22,12 +41,12 @@ def sleep_in_a_run(seconds: float) -> None:
 
 def materialize_batch(settings, vgg16, batch: str):
     """Register ``batch`` in a fresh instance and materialize its manifest and features; return the result."""
-    from sview_assets.definitions import build_city, city_resources
+    from sview_assets.definitions import build_city, city_assets, city_resources
+    from sview_assets.defs.scope import CityScope
 
-    city = build_city(settings.city)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(city.scope.image_batches.name, [batch])
-    assets = [city.asset("image_manifest"), city.asset("vgg16_features")]
+    instance.add_dynamic_partitions(CityScope(settings.city).image_batches.name, [batch])
+    assets = city_assets(build_city(settings.city), settings.city, "image_manifest", "vgg16_features")
     return dg.materialize(assets, partition_key=batch, instance=instance, resources=city_resources(settings, vgg16))
 
 
@@ -35,11 +54,10 @@ def extract_batch_and_print_peak_rss(data_root: str, city: str, batch: str) -> N
     """Materialize one batch's manifest and features in this process; print the peak RSS in MiB."""
     import resource
 
-    from sview_assets.resources import Vgg16Resource
-    from sview_assets.settings import SviewSettings
+    from sview_assets.config.settings import SviewSettings
 
     settings = SviewSettings(data_root=data_root, city=city)
-    assert materialize_batch(settings, Vgg16Resource(weights_file="", random_seed=0), batch).success
+    assert materialize_batch(settings, narrow_vgg16(), batch).success
     print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
 
 
@@ -47,16 +65,18 @@ def train_outcome_in_this_process(data_root: str, city: str, outcome: str, confi
     """Materialize ``ordinal_model[outcome]`` of a built city in this process (tests kill it between folds)."""
     import json
 
-    from sview_assets.definitions import build_city
-    from sview_assets.settings import SviewSettings
+    from sview_assets.config.settings import SviewSettings
+    from sview_assets.definitions import build_city, city_assets
+    from sview_assets.defs.scope import CityScope
 
-    built = build_city(city)
+    scope = CityScope(city)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(built.scope.outcomes.name, [outcome])
+    instance.add_dynamic_partitions(scope.outcomes.name, [outcome])
     settings = SviewSettings(data_root=data_root, city=city)
-    run_config = {"ops": {built.scope.op_name("ordinal_model"): {"config": json.loads(config_json)}}}
+    run_config = {"ops": {scope.op_name("ordinal_model"): {"config": json.loads(config_json)}}}
     resources = {"storage": settings.storage()}
-    assert dg.materialize([built.asset("ordinal_model")], partition_key=outcome, instance=instance, resources=resources, run_config=run_config).success
+    assets = city_assets(build_city(city), city, "ordinal_model")
+    assert dg.materialize(assets, partition_key=outcome, instance=instance, resources=resources, run_config=run_config).success
 
 
 def labels_of_every_city_from_environment():
@@ -74,7 +94,7 @@ def readme_example_queries() -> list[str]:
     """The statements of the README's "Example queries (run as written)" block, in order."""
     import re
 
-    from sview_assets.settings import PROJECT_ROOT
+    from sview_assets.config.settings import PROJECT_ROOT
 
     readme = (PROJECT_ROOT / "README.md").read_text()
     block = re.search(r"Example queries \(run as written\):\s*```sql\n(.*?)```", readme, re.S).group(1)
@@ -90,7 +110,7 @@ def query_readme_until(data_root: str, city: str, stop_file: str) -> None:
     import time
     from pathlib import Path
 
-    from sview_assets.settings import SviewSettings
+    from sview_assets.config.settings import SviewSettings
     from sview_assets.sql import connect
 
     queries, errors, counts = readme_example_queries(), [], set()
@@ -116,7 +136,7 @@ def acquire_in_this_process(data_root: str, city: str, locations_csv: str, endpo
 
     from sview_assets.acquisition.client import StreetViewClient
     from sview_assets.acquisition.streetview import AcquisitionPaths, acquire
-    from sview_assets.settings import SviewSettings
+    from sview_assets.config.settings import SviewSettings
     from sview_assets.sources.city_options import StreetViewOptions
 
     options = StreetViewOptions(endpoint=endpoint, requests_per_second=1000, locations_per_batch=4)
@@ -131,13 +151,13 @@ def compute_on_this_backend(inputs_npz: str, output_npz: str) -> None:
     import numpy as np
 
     from sview_assets.ml.backend import keras_backend
-    from sview_assets.ml.extract import extract_features
+    from sview_assets.ml.features.extract import extract_features
+    from sview_assets.ml.features.vgg16 import build_fc6_extractor
     from sview_assets.ml.inference import compiled_inference
-    from sview_assets.ml.ordinal_network import OrdinalNetwork
-    from sview_assets.ml.vgg16 import build_fc6_extractor
+    from sview_assets.ml.training.ordinal_network import OrdinalNetwork
 
     given = np.load(inputs_npz)
-    model, _ = build_fc6_extractor(None, 0)
+    model, _ = build_fc6_extractor(None, 0, width_divisor=NARROW_WIDTH)
     paths = [str(p).split("|") for p in given["paths"]]
     extracted = extract_features(model, list(range(len(paths))), paths, locations_per_batch=2)
     losses, scores = train_a_few_steps(OrdinalNetwork(int(given["x"].shape[-1]), 1e-3, 0.0), given["x"], given["y"])
@@ -182,8 +202,8 @@ def _waiting_job():
     import time
     from pathlib import Path
 
-    from sview_assets.executors import executor_from_env
-    from sview_assets.metadata import WORKER_NAME_ENV
+    from sview_assets.config.settings import WORKER_NAME_ENV
+    from sview_assets.defs.executors import executor_from_env
 
     @dg.op
     def wait_on_a_worker() -> None:
@@ -198,3 +218,44 @@ def _waiting_job():
         wait_on_a_worker()
 
     return a_step_that_waits
+
+
+def definitions_for_city(settings, vgg16=None):
+    """A code location of ``settings``' city alone."""
+    from sview_assets.config.cities import Deployment
+    from sview_assets.definitions import build_definitions
+
+    return build_definitions(settings.storage(), vgg16, Deployment((settings.city,)))
+
+
+E2E_CITY = CitySpec(n_lsoas=20, n_locations=42, seed=3, batch_size=14, image_width=160, image_height=120)
+ALL_ASSETS = tuple(name.value for name in AssetName if name not in (AssetName.STREETVIEW_IMAGES, AssetName.TRANSFER_METRICS, AssetName.TRANSFER_SUMMARY))
+"""Every asset of a city that has not opted in to Street View (``test_run_plan.py`` checks this against its graph)."""
+BY_BATCH = {"image_manifest", "vgg16_features"}
+BY_OUTCOME = {"ordinal_model", "location_predictions", "lsoa_predictions", "model_metrics"}
+
+
+def city_environment(settings, dagster_home: Path) -> dict:
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "instance" / "dagster.yaml", dagster_home / "dagster.yaml")
+    return {**os.environ, "SVIEW_DATA_ROOT": settings.data_root, "SVIEW_CITY": settings.city, "DAGSTER_HOME": str(dagster_home)}
+
+
+def materializations_by_run(instance, run_ids: set[str], city: str = "served") -> dict[tuple[str, str | None], int]:
+    """(asset, partition) -> how many times the runs ``run_ids`` materialized the city's asset."""
+    counts: dict[tuple[str, str | None], int] = {}
+    for name in ALL_ASSETS:
+        for record in instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey([city, name])), limit=10_000).records:
+            if record.run_id in run_ids:
+                key = (name, record.partition_key)
+                counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def expected_once(batches: list[str], outcomes: list[str], names=ALL_ASSETS) -> dict[tuple[str, str | None], int]:
+    """Every asset of ``names`` once: per batch, per outcome, or once."""
+    keys = []
+    for name in names:
+        partitions = batches if name in BY_BATCH else outcomes if name in BY_OUTCOME else [None]
+        keys += [(name, p) for p in partitions]
+    return {key: 1 for key in keys}

@@ -13,10 +13,10 @@ import pytest
 
 from sview_assets.acquisition.client import KeyRefused, ServiceUnavailable, StreetViewClient
 from sview_assets.acquisition.streetview import AcquisitionPaths, acquire, cost_estimate, read_ledger
-from sview_assets.definitions import build_city, city_resources
-from sview_assets.settings import SviewSettings
+from sview_assets.config.declarations import DeclarationError
+from sview_assets.config.settings import SviewSettings
+from sview_assets.definitions import build_city, city_assets, city_resources
 from sview_assets.sources.city_options import StreetViewOptions, streetview_options
-from sview_assets.sources.declarations import DeclarationError
 from sview_assets.sources.images import batch_manifest
 
 from .streetview_server import GOOD_KEY, FakeStreetView
@@ -152,7 +152,7 @@ def test_the_asset_never_writes_the_key(tiny_city, tmp_path, monkeypatch):
         built = build_city(settings.city, streetview=True)
         (tmp_path / "instance").mkdir()
         instance = dg.DagsterInstance.local_temp(tempdir=str(tmp_path / "instance"))
-        assets = [built.asset("postcode_locations"), built.asset("streetview_images")]
+        assets = city_assets(built, settings.city, "postcode_locations", "streetview_images")
         result = dg.materialize(assets, instance=instance, resources=city_resources(settings))
         assert result.success
         metadata = result.asset_materializations_for_node(f"{settings.city}__streetview_images")[0].metadata

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from scipy.stats import kendalltau
 
-from sview_assets.ml.aggregate import aggregate_decile_mean, aggregate_lsoas, aggregate_score_mean
-from sview_assets.ml.metrics import confusion_matrix, decile_metrics
+from sview_assets.ml.evaluation.aggregate import aggregate_decile_mean, aggregate_lsoas, aggregate_score_mean
+from sview_assets.ml.evaluation.metrics import confusion_matrix, decile_metrics
 
 
 def hand_case():

@@ -7,13 +7,14 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
-from sview_assets.definitions import build_city, city_resources, definitions_for_city
+from sview_assets.definitions import build_city, city_assets, city_resources
 from sview_assets.demo.geography import NORTHERN_DEMO_CITY, CitySpec
 from sview_assets.sources.boundaries import read_area_boundaries
 from sview_assets.sources.postcodes import read_postcode_locations
 from sview_assets.sql import connect
 
 from .conftest import make_city
+from .helpers import definitions_for_city
 from .test_assets import run_outcome
 
 OWN_CODES = CitySpec(**{**NORTHERN_DEMO_CITY.__dict__, "n_locations": 44, "batch_size": 44, "image_width": 160, "image_height": 120})
@@ -30,7 +31,8 @@ def test_a_city_with_only_coordinates_gets_its_areas_by_point_in_polygon_and_rep
 
     city = build_city("north")
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([city.asset("postcode_locations"), city.asset("lsoa_labels"), *city.checks], instance=instance, resources=city_resources(settings))
+    assets = [*city_assets(city, "north", "postcode_locations", "lsoa_labels"), *city.asset_checks]
+    result = dg.materialize(assets, instance=instance, resources=city_resources(settings))
     assert result.success
     metadata = result.asset_materializations_for_node("north__postcode_locations")[0].metadata
     assert metadata["locations_outside_every_area"].value == 1 and metadata["img_ids_outside_every_area"].value == [int(far["img_id"][0])]

@@ -11,16 +11,15 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from sview_assets.assets.training import score_check
-from sview_assets.checks import decile_imbalance
-from sview_assets.definitions import definitions_for_city
-from sview_assets.ml.deciles import rank_deciles
-from sview_assets.ml.feature_store import file_sha256, read_feature_attrs, read_feature_ids
-from sview_assets.ml.training_set import read_training_table
-from sview_assets.settings import PROJECT_ROOT, SviewSettings
+from sview_assets.config.settings import PROJECT_ROOT, SviewSettings
+from sview_assets.defs.assets.training import score_check
+from sview_assets.defs.checks import decile_imbalance
+from sview_assets.ml.features.feature_store import file_sha256, read_feature_attrs, read_feature_ids
+from sview_assets.ml.training.training_set import read_training_table
 from sview_assets.sql import connect
+from sview_assets.util.deciles import rank_deciles
 
-from .helpers import materialize_batch
+from .helpers import definitions_for_city, materialize_batch
 
 TINY_TRAINING = {"epochs": 2, "batch_size": 16, "patience": 2, "folds": 3}
 
@@ -60,7 +59,7 @@ def test_label_checks_pass_on_demo_and_fail_on_bad_input():
 
 
 def test_deciles_check_fails_for_a_constant_or_near_constant_outcome():
-    from sview_assets.checks import decided_by_values_result as deciles_decided_by_values
+    from sview_assets.defs.checks import decided_by_values_result as deciles_decided_by_values
 
     lsoas = [f"E01{i:06d}" for i in range(40)]
     distinct = pd.DataFrame({"lsoa11": lsoas, "outcome": "varied", "raw_value": np.arange(40.0)})
@@ -80,7 +79,7 @@ def test_feature_files_and_training_set_align_with_labels(built_city):
     settings, _, _ = built_city
     ids = np.concatenate([read_feature_ids(settings.paths.feature_file(b)) for b in ("batch_000", "batch_001")])
     attrs = read_feature_attrs(settings.paths.feature_file("batch_000"))
-    assert attrs["weights"] == "random (seed 0)"
+    assert attrs["weights"] == "random (seed 0), VGG16 narrowed 16x"
     assert "caffe" in attrs["preprocessing"]
     table = read_training_table(settings.paths.training_set)
     assert sorted(table.locations["img_id"]) == sorted(ids.tolist())
@@ -97,14 +96,15 @@ def test_feature_files_and_training_set_align_with_labels(built_city):
         np.testing.assert_array_equal(out["features"][0], src["features"][row])
 
 
-def test_rerunning_one_batch_leaves_the_other_untouched(built_city):
-    settings, defs, instance = built_city
+def test_rerunning_one_batch_leaves_the_other_untouched(city_copy, random_vgg16):
+    settings, instance = city_copy
+    defs = definitions_for_city(settings, random_vgg16)
     other = settings.paths.feature_file("batch_000")
     rerun = settings.paths.feature_file("batch_001")
     other_state = (other.stat().st_mtime_ns, file_sha256(other))
     rerun_ids = read_feature_ids(rerun)
     rerun_mtime = rerun.stat().st_mtime_ns
-    result = defs.resolve_job_def("built__image_features_job").execute_in_process(instance=instance, partition_key="batch_001")
+    result = defs.resolve_job_def("copy__image_features_job").execute_in_process(instance=instance, partition_key="batch_001")
     assert result.success
     assert (other.stat().st_mtime_ns, file_sha256(other)) == other_state
     assert rerun.stat().st_mtime_ns != rerun_mtime
@@ -133,20 +133,22 @@ def test_bad_locations_are_skipped_and_reported(tiny_raw, tmp_path, random_vgg16
     assert "unreadable image" in check.metadata["reasons"].value["2"]
 
 
-def run_outcome(defs, instance, outcome, city="built", **config):
+def run_outcome(defs, instance, outcome, city="copy", **config):
     run_config = {"ops": {f"{city}__ordinal_model": {"config": {**TINY_TRAINING, **config}}}}
     result = defs.resolve_job_def(f"{city}__retrain_outcome").execute_in_process(instance=instance, partition_key=outcome, run_config=run_config)
     assert result.success
     return result
 
 
-def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
-    settings, defs, instance = built_city
-    first = run_outcome(defs, instance, "income")
-    run_outcome(defs, instance, "control")
+@pytest.mark.slow
+def test_outcome_rerun_replaces_only_its_rows_and_views_follow(city_copy, random_vgg16):
+    settings, instance = city_copy
+    defs = definitions_for_city(settings, random_vgg16)
+    first = run_outcome(defs, instance, "income", city="copy")
+    run_outcome(defs, instance, "control", city="copy")
     checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
     assert checks["scores_finite_and_varied"]
-    metrics_metadata = first.asset_materializations_for_node("built__model_metrics")[0].metadata
+    metrics_metadata = first.asset_materializations_for_node("copy__model_metrics")[0].metadata
     assert metrics_metadata["map_geometry"].value == "boundaries"
     assert metrics_metadata["map_score_mean"].value.startswith("![plot](data:image/png;base64,")
     assert metrics_metadata["contact_sheet"].value.startswith("![contact sheet](data:image/jpeg;base64,")
@@ -157,7 +159,7 @@ def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
     control_before = query(settings, "SELECT * FROM lsoa_predictions WHERE outcome = 'control' ORDER BY method, lsoa11")
 
     reader = HeldReader(settings)
-    run_outcome(defs, instance, "income", seed=99)
+    run_outcome(defs, instance, "income", city="copy", seed=99)
     after = query(settings, mine)
     assert len(after) == len(before) == 2 * 60
     pd.testing.assert_frame_equal(after[after.outcome == "control"], before[before.outcome == "control"])
@@ -191,7 +193,7 @@ def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
     spread = income.groupby("lsoa11")["score"].std() / np.sqrt(income.groupby("lsoa11").size())
     assert np.allclose(lsoas[lsoas.method == "score_mean"].set_index("lsoa11")["score_std_error"].reindex(spread.index), spread)
 
-    from sview_assets.report import compare_versions
+    from sview_assets.cli.report import compare_versions
 
     compared_versions = compare_versions(settings, "income")
     assert (compared_versions["newer"], compared_versions["older"], compared_versions["lsoas"]) == (new_version, old_version, 20)
@@ -201,7 +203,7 @@ def test_outcome_rerun_replaces_only_its_rows_and_views_follow(built_city):
     assert (with_intervals["kendall_tau_b"] <= with_intervals["kendall_tau_b_high"]).all()
     assert with_intervals["kendall_tau_b_p_value"].between(1 / 1001, 1).all()
 
-    assert defs.resolve_job_def("built__views_job").execute_in_process(instance=instance).success
+    assert defs.resolve_job_def("copy__views_job").execute_in_process(instance=instance).success
     summary = query(settings, "SELECT * FROM metrics_summary WHERE outcome IN ('income', 'control')")
     metrics = query(settings, "SELECT * FROM model_metrics WHERE outcome IN ('income', 'control')")
     assert sorted(summary["outcome"].unique()) == ["control", "income"] and len(summary) == 4

@@ -6,15 +6,17 @@ import shutil
 import zipfile
 
 import dagster as dg
+import pytest
 
+from sview_assets.config.declarations import read_declarations
 from sview_assets.definitions import build_city
+from sview_assets.defs.staleness import BatchScan, scan_batches
 from sview_assets.demo.geography import CitySpec
-from sview_assets.resources import Vgg16Resource
-from sview_assets.sources.declarations import read_declarations
 from sview_assets.sources.images import find_batches
-from sview_assets.staleness import BatchScan, scan_batches
 
-RANDOM_SEED_0 = Vgg16Resource(weights_file="", random_seed=0)
+from .helpers import narrow_vgg16
+
+RANDOM_SEED_0 = narrow_vgg16()
 
 
 def evaluate_sensor(instance, settings, vgg16=RANDOM_SEED_0, cursor=None):
@@ -94,18 +96,18 @@ def test_a_scan_fingerprints_only_what_moved_and_finds_an_in_place_edit_in_turn(
 def test_batches_with_current_features_are_not_requested_until_the_weights_change(built_city):
     settings, _, instance = built_city
     assert evaluate_sensor(instance, settings).run_requests == []
-    other_weights = Vgg16Resource(weights_file="", random_seed=1)
+    other_weights = narrow_vgg16(seed=1)
     requests = evaluate_sensor(instance, settings, other_weights).run_requests
     assert [r.partition_key for r in requests] == ["batch_000", "batch_001"]
     assert len({r.run_key for r in requests}) == 2
 
 
+@pytest.mark.slow
 def test_declarative_automation_moves_one_stage_at_a_time_and_retries_a_failure_at_night(tmp_path, random_vgg16):
     """Labels first; new features request one training-set run; then each outcome's chain once; the views
     once some metrics exist; nothing twice; a failed outcome once more after the nightly tick."""
-    from sview_assets.definitions import definitions_for_city
-
     from .conftest import TINY_CITY, make_city
+    from .helpers import definitions_for_city
 
     settings = make_city(tmp_path, CitySpec(**{**TINY_CITY.__dict__, "batch_size": 60}), city="auto")
     defs = definitions_for_city(settings, random_vgg16)

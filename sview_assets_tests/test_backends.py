@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from sview_assets.ml.backend import keras_backend
-from sview_assets.ml.extract import extract_features, location_dataset
+from sview_assets.ml.features.extract import extract_features, location_dataset
+from sview_assets.ml.features.vgg16 import build_fc6_extractor
 from sview_assets.ml.inference import compiled_inference
-from sview_assets.ml.ordinal_network import OrdinalNetwork
-from sview_assets.ml.vgg16 import build_fc6_extractor
+from sview_assets.ml.training.ordinal_network import OrdinalNetwork
 
-from .helpers import train_a_few_steps
+from .helpers import NARROW_WIDTH, train_a_few_steps
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def test_tensorflow_and_jax_agree(tiny_raw, tmp_path):
     with zipfile.ZipFile(tiny_raw.paths.raw_images / "batch_000.zip") as archive:
         archive.extractall(tmp_path / "images")
     paths = [[str(tmp_path / "images" / f"{i}_{h}.png") for h in "abcd"] for i in range(3)]
-    model, _ = build_fc6_extractor(None, 0)
+    model, _ = build_fc6_extractor(None, 0, width_divisor=NARROW_WIDTH)
     [(_, images)] = list(location_dataset(list(range(3)), paths, 2, 3))
     images = images.numpy().reshape(-1, 224, 224, 3)
     features = compiled_inference(model)(images)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
 
-from sview_assets.plots import decile_map
+from sview_assets.figures.plots import decile_map
 from sview_assets.sources.boundaries import assign_areas, read_area_boundaries
 from sview_assets.sources.common import SourceFormatError
 
@@ -122,7 +122,7 @@ def test_map_draws_one_polygon_per_ring_coloured_by_decile(tmp_path):
 
 
 def test_map_grows_with_the_number_of_areas():
-    from sview_assets.plots import map_panel_inches
+    from sview_assets.figures.plots import map_panel_inches
 
     assert map_panel_inches(60) == 4.0
     assert map_panel_inches(4835) > 3 * map_panel_inches(100)

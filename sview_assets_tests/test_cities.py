@@ -3,14 +3,14 @@
 import dagster as dg
 import pytest
 
-from sview_assets.cities import CITIES_FILE, CitiesFileError, TransferPair, parse_cities_file, read_deployment
+from sview_assets.cli.pipeline import materialize_everything
+from sview_assets.config.cities import CITIES_FILE, CitiesFileError, TransferPair, parse_cities_file, read_deployment
+from sview_assets.config.settings import Storage
 from sview_assets.definitions import build_definitions
+from sview_assets.defs.scope import CityScope
+from sview_assets.defs.staleness import plan_image_batches
 from sview_assets.demo.geography import CitySpec
-from sview_assets.pipeline import materialize_everything
-from sview_assets.scope import CityScope
-from sview_assets.settings import Storage
 from sview_assets.sql import connect
-from sview_assets.staleness import plan_image_batches
 
 from .conftest import make_city
 
@@ -107,6 +107,7 @@ def test_a_city_added_to_the_list_gets_its_assets_jobs_and_sensor_without_code_c
     assert graph.get(dg.AssetKey(["south", "vgg16_features"])).partitions_def.name == "south__image_batch"
 
 
+@pytest.mark.slow
 def test_two_cities_in_one_deployment_keep_their_own_partitions_files_and_tables(tmp_path, random_vgg16, monkeypatch):
     """Two cities with the same batch names: a run of one never makes the other's features stale or re-extracted."""
     monkeypatch.delenv("SVIEW_CITY", raising=False)

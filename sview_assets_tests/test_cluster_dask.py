@@ -11,13 +11,13 @@ import pytest
 from sview_assets.cluster.dask_cluster import LocalDaskCluster
 from sview_assets.cluster.placements import step_spans
 from sview_assets.cluster.postgres import URL_ENV, LocalPostgres
-from sview_assets.definitions import definitions_for_city
-from sview_assets.executors import DASK_SCHEDULER_ENV, EXECUTOR_ENV
-from sview_assets.ports import free_port
-from sview_assets.settings import PROJECT_ROOT, SviewSettings
+from sview_assets.config.settings import PROJECT_ROOT, SviewSettings
+from sview_assets.defs.executors import DASK_SCHEDULER_ENV, EXECUTOR_ENV
 from sview_assets.sql import connect
+from sview_assets.util.ports import free_port
 
 from . import helpers
+from .helpers import definitions_for_city
 
 pytestmark = pytest.mark.cluster
 WORKERS = ("worker_a", "worker_b")

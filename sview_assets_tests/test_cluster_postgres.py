@@ -9,9 +9,10 @@ import dagster as dg
 import pytest
 
 from sview_assets.cluster.postgres import URL_ENV, LocalPostgres
-from sview_assets.definitions import definitions_for_city
-from sview_assets.settings import PROJECT_ROOT
-from sview_assets.watchdog import fail_dead_runs
+from sview_assets.config.settings import PROJECT_ROOT
+from sview_assets.defs.watchdog import fail_dead_runs
+
+from .helpers import definitions_for_city
 
 pytestmark = pytest.mark.cluster
 
@@ -55,7 +56,7 @@ def test_runs_and_materializations_go_to_postgres_and_the_server_is_stopped_by_p
 
 def pipeline(settings, home, url: str) -> subprocess.Popen:
     env = {**os.environ, "DAGSTER_HOME": str(home), URL_ENV: url, "SVIEW_DATA_ROOT": settings.data_root, "SVIEW_CITY": settings.city}
-    command = [sys.executable, "-m", "sview_assets.pipeline", "--outcomes", "income", "--epochs", "40", "--patience", "40", "--folds", "2"]
+    command = [sys.executable, "-m", "sview_assets.cli.pipeline", "--outcomes", "income", "--epochs", "40", "--patience", "40", "--folds", "2"]
     return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 

@@ -9,15 +9,16 @@ import sys
 import dagster as dg
 import pytest
 
+from sview_assets.cli.run_launch import EngineRunner, RunSpec
 from sview_assets.cluster.dask_cluster import LocalDaskCluster
 from sview_assets.cluster.placements import step_spans
 from sview_assets.cluster.postgres import LocalPostgres
-from sview_assets.definitions import definitions_for_city
-from sview_assets.executors import DASK_SCHEDULER_ENV, EXECUTOR_ENV
-from sview_assets.run_launch import EngineRunner, RunSpec
-from sview_assets.scope import CityScope
-from sview_assets.settings import PROJECT_ROOT
+from sview_assets.config.settings import PROJECT_ROOT
+from sview_assets.defs.executors import DASK_SCHEDULER_ENV, EXECUTOR_ENV
+from sview_assets.defs.scope import CityScope
 from sview_assets.sql import connect
+
+from .helpers import definitions_for_city
 
 pytestmark = pytest.mark.cluster
 WORKERS = ("worker_1", "worker_2", "worker_3", "worker_4")

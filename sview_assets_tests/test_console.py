@@ -6,10 +6,11 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
+from sview_assets.config.settings import PROJECT_ROOT
 from sview_assets.ml.inference import compiled_inference
-from sview_assets.ml.ordinal_network import build_ordinal_model
-from sview_assets.settings import PROJECT_ROOT
+from sview_assets.ml.training.ordinal_network import build_ordinal_model
 
 WRITES = """
 import os, sys
@@ -39,8 +40,9 @@ def test_the_filter_drops_start_up_chatter_and_keeps_real_errors_and_a_gpu_machi
     ]
 
 
+@pytest.mark.slow
 def test_importing_keras_through_sview_prints_nothing():
-    code = "import sview_assets.ml.ordinal_network, tensorflow as tf; assert tf.config.list_physical_devices('GPU') == []"
+    code = "import sview_assets.ml.training.ordinal_network, tensorflow as tf; assert tf.config.list_physical_devices('GPU') == []"
     assert stderr_of(code) == ""
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from sview_assets.contact_sheet import GAP, LABEL_WIDTH, THUMBNAIL, draw_contact_sheet, pick_areas
+from sview_assets.figures.contact_sheet import GAP, LABEL_WIDTH, THUMBNAIL, draw_contact_sheet, pick_areas
 
 COLOURS = {"a": (200, 30, 30), "b": (30, 200, 30), "c": (30, 30, 200), "d": (200, 200, 30)}
 

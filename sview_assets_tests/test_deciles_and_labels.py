@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sview_assets.config.declarations import read_declarations, standard_declarations
 from sview_assets.demo.generator import declaration_text
 from sview_assets.demo.geography import DEMO_CITY
-from sview_assets.ml.deciles import rank_deciles
-from sview_assets.sources.declarations import read_declarations, standard_declarations
 from sview_assets.sources.labels import build_lsoa_labels
+from sview_assets.util.deciles import rank_deciles
 
 DEMO_OUTCOMES = standard_declarations(("iod_2015", "census_2011", "london_income_2012_13"), Path("outcomes.toml")).outcomes
 
@@ -99,16 +99,17 @@ def test_the_demo_declaration_brings_the_standards_and_the_control():
 def test_a_city_with_iod_and_census_only_gets_exactly_those_outcomes(tiny_city):
     import dagster as dg
 
-    from sview_assets.definitions import build_city, city_resources
+    from sview_assets.definitions import build_city, city_assets, city_resources
+    from sview_assets.defs.scope import CityScope
 
     raw = tiny_city.paths.raw
     (raw / "household_income_2012_13.csv").unlink()
     (tiny_city.paths.root / "outcomes.toml").unlink()
     city = build_city("tiny")
-    outcome_partitions = city.scope.outcomes
+    outcome_partitions = CityScope("tiny").outcomes
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(outcome_partitions.name, ["control", "income"])
-    assets = [city.asset("postcode_locations"), city.asset("lsoa_labels")]
+    assets = city_assets(city, "tiny", "postcode_locations", "lsoa_labels")
     result = dg.materialize(assets, instance=instance, resources=city_resources(tiny_city))
     expected = [o.key for o in DEMO_OUTCOMES if o.source in ("iod_2015", "census_2011")]
     assert sorted(instance.get_dynamic_partitions(outcome_partitions.name)) == sorted(expected)
@@ -125,12 +126,12 @@ def test_a_city_with_iod_and_census_only_gets_exactly_those_outcomes(tiny_city):
 def test_launchpad_file_names_are_confined_to_raw(tiny_city, tmp_path, name):
     import dagster as dg
 
-    from sview_assets.definitions import build_city, city_resources
+    from sview_assets.definitions import build_city, city_assets, city_resources
 
     secret = tmp_path / "secret.csv"
     secret.write_text("pcd,oa11,lsoa11,msoa11,lat,long,img_id\nTOP-SECRET-VALUE,x,y,z,1,2,3\n")
     result = dg.materialize(
-        [build_city("tiny").asset("postcode_locations")],
+        city_assets(build_city("tiny"), "tiny", "postcode_locations"),
         resources=city_resources(tiny_city),
         run_config={"ops": {"tiny__postcode_locations": {"config": {"postcode_file": name}}}},
         raise_on_error=False,
@@ -145,16 +146,16 @@ def test_an_unwritable_data_root_fails_at_once_with_the_folder_named(tiny_city, 
 
     import dagster as dg
 
-    from sview_assets.definitions import build_city
-    from sview_assets.resources import warehouse_resources
-    from sview_assets.settings import SviewSettings
+    from sview_assets.config.settings import SviewSettings
+    from sview_assets.definitions import build_city, city_assets
+    from sview_assets.defs.resources import warehouse_resources
 
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the data root should be")
     settings = SviewSettings(data_root=str(blocker), city="tiny")
     start = time.monotonic()
     result = dg.materialize(
-        [build_city("tiny").asset("postcode_locations")],
+        city_assets(build_city("tiny"), "tiny", "postcode_locations"),
         resources={"storage": tiny_city.storage(), **warehouse_resources([settings])},
         raise_on_error=False,
     )

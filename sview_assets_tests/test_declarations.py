@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sview_assets.sources.declarations import DeclarationError, read_declarations, standard_names
+from sview_assets.config.declarations import DeclarationError, read_declarations, standard_names
 from sview_assets.sources.labels import build_lsoa_labels
 from sview_assets.sources.postcodes import read_postcode_locations
 
@@ -274,10 +274,12 @@ def test_a_directory_with_2011_and_2021_codes_asks_which_and_follows_the_answer(
     assert read_declarations(tmp_path / "outcomes.toml").area_column == "lsoa21"
 
 
+@pytest.mark.slow
 def test_a_city_whose_only_outcomes_are_its_own_declarations_trains_them(city_copy, random_vgg16):
     """The built tiny city relabelled by a tract-style table of its own: labels, training set and a model of each."""
-    from sview_assets.definitions import definitions_for_city
     from sview_assets.sql import connect
+
+    from .helpers import definitions_for_city
 
     settings, instance = city_copy
     areas = sorted(pd.read_csv(settings.paths.raw / "postcode_directory.csv")["lsoa11"].unique())

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sview_assets.config.declarations import read_declarations
 from sview_assets.demo.generator import generate_city
 from sview_assets.demo.geography import CitySpec
-from sview_assets.sources.declarations import read_declarations
 from sview_assets.sources.outcome_values import read_outcome_values
 
 SMALL = CitySpec(n_lsoas=20, n_locations=44, seed=11, batch_size=20, image_width=160, image_height=120)

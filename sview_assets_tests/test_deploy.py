@@ -8,9 +8,9 @@ import dagster as dg
 import pytest
 import yaml
 
+from sview_assets.config.settings import PROJECT_ROOT, Storage
 from sview_assets.definitions import build_definitions
-from sview_assets.executors import GPU_NODE_SELECTOR_ENV, K8S_CONFIG_TAG, feature_step_tags
-from sview_assets.settings import PROJECT_ROOT, Storage
+from sview_assets.defs.executors import GPU_NODE_SELECTOR_ENV, K8S_CONFIG_TAG, feature_step_tags
 
 VALUES = yaml.safe_load((PROJECT_ROOT / "deploy" / "helm" / "values.yaml").read_text())
 CODE_LOCATION_MODULE = yaml.safe_load((PROJECT_ROOT / "workspace.yaml").read_text())["load_from"][0]["python_package"]["package_name"]

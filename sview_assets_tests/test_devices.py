@@ -31,6 +31,7 @@ def test_batch_size_follows_the_device_unless_configured():
     assert locations_per_call("GPU:0 (NVIDIA H100)", 12) == 12
 
 
+@pytest.mark.slow
 def test_auto_takes_a_visible_gpu_cpu_hides_it_and_gpu_refuses_without_one(monkeypatch):
     import tensorflow as tf
 

@@ -15,22 +15,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from sview_assets.definitions import build_city
-from sview_assets.demo.geography import CitySpec
-from sview_assets.ports import free_port
-from sview_assets.settings import PROJECT_ROOT
 from sview_assets.sql import connect
+from sview_assets.util.ports import free_port
 
 from .conftest import make_city
+from .helpers import ALL_ASSETS, E2E_CITY, city_environment, expected_once, materializations_by_run
 
 pytestmark = pytest.mark.slow
 TINY_TRAIN = {"epochs": 2, "batch_size": 16, "patience": 2, "folds": 3}
-
-
-def city_environment(settings, dagster_home: Path) -> dict:
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PROJECT_ROOT / "instance" / "dagster.yaml", dagster_home / "dagster.yaml")
-    return {**os.environ, "SVIEW_DATA_ROOT": settings.data_root, "SVIEW_CITY": settings.city, "DAGSTER_HOME": str(dagster_home)}
 
 
 def wait_for_server(port: int, process: subprocess.Popen, timeout: float = 180) -> None:
@@ -97,7 +89,7 @@ def wait_for_run_end(client, run_id: str, timeout: float):
 
 def killed_run_unblocks_the_queue(client, dagster_home: str) -> None:
     """kill -9 a running run's process: the watchdog fails it and the run queued behind it completes."""
-    from sview_assets.watchdog import WATCH_INTERVAL_SECONDS, run_worker_pid
+    from sview_assets.defs.watchdog import WATCH_INTERVAL_SECONDS, run_worker_pid
 
     victim = client.submit_job_execution("served__image_features_job", tags={"dagster/partition": "batch_000"})
     with dg.DagsterInstance.from_config(dagster_home) as instance:
@@ -113,12 +105,8 @@ def killed_run_unblocks_the_queue(client, dagster_home: str) -> None:
         assert wait_for_run_end(client, waiting, 180) == dg.DagsterRunStatus.SUCCESS
 
 
-E2E_CITY = CitySpec(n_lsoas=20, n_locations=42, seed=3, batch_size=14, image_width=160, image_height=120)
 E2E_OUTCOMES = ["mean_income", "median_income"]
 LOCATION = {"repositoryLocationName": "sview", "repositoryName": "__repository__"}
-ALL_ASSETS = tuple(key.path[-1] for asset in build_city("served").assets for key in asset.keys)
-BY_BATCH = {"image_manifest", "vgg16_features"}
-BY_OUTCOME = {"ordinal_model", "location_predictions", "lsoa_predictions", "model_metrics"}
 FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
 
@@ -130,17 +118,6 @@ def graphql(port: int, query: str, **variables) -> dict:
         answer = json.loads(response.read())
     assert "errors" not in answer, answer
     return answer["data"]
-
-
-def materializations_by_run(instance, run_ids: set[str], city: str = "served") -> dict[tuple[str, str | None], int]:
-    """(asset, partition) -> how many times the runs ``run_ids`` materialized the city's asset."""
-    counts: dict[tuple[str, str | None], int] = {}
-    for name in ALL_ASSETS:
-        for record in instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey([city, name])), limit=10_000).records:
-            if record.run_id in run_ids:
-                key = (name, record.partition_key)
-                counts[key] = counts.get(key, 0) + 1
-    return counts
 
 
 def partition_keys_by_run(instance, run_ids: set[str], city: str = "served", names=ALL_ASSETS) -> list[set[str]]:
@@ -162,15 +139,6 @@ def one_run_per_partition(instance, run_ids: set[str], partitions: list[str]) ->
     names = [name for name in ALL_ASSETS if name != "vgg16_features"]
     by_run = [keys for keys in partition_keys_by_run(instance, run_ids, names=names) if keys]
     return all(len(keys) == 1 for keys in by_run) and sorted(key for keys in by_run for key in keys) == sorted(partitions)
-
-
-def expected_once(batches: list[str], outcomes: list[str], names=ALL_ASSETS) -> dict[tuple[str, str | None], int]:
-    """Every asset of ``names`` once: per batch, per outcome, or once."""
-    keys = []
-    for name in names:
-        partitions = batches if name in BY_BATCH else outcomes if name in BY_OUTCOME else [None]
-        keys += [(name, p) for p in partitions]
-    return {key: 1 for key in keys}
 
 
 def wait_for_views_and_idle(instance, timeout: float, since_run_ids: set[str]) -> None:
@@ -284,18 +252,23 @@ def test_automation_with_the_real_daemon_carries_a_new_batch_to_the_views_once(s
         query = "query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { ... on Sensor { sensorState { ticks(limit: 100) { status } } } } }"
         return len(graphql(port, query, s=sensors[name])["sensorOrError"]["sensorState"]["ticks"])
 
-    with dg.DagsterInstance.from_config(dagster_home) as instance:
+    def wait_for_ticks(count: int) -> None:
+        """Wait until each sensor has ticked ``count`` more times than now."""
+        wanted = {name: ticks(name) + count for name in sensors}
         deadline = time.monotonic() + 120
-        while min(ticks(n) for n in sensors) < 2 and time.monotonic() < deadline:
-            time.sleep(2)
-        assert min(ticks(n) for n in sensors) >= 2, "the sensors did not tick"
+        while any(ticks(name) < target for name, target in wanted.items()):
+            assert time.monotonic() < deadline, "the sensors did not tick"
+            time.sleep(1)
+
+    with dg.DagsterInstance.from_config(dagster_home) as instance:
+        wait_for_ticks(2)
         before = {r.run_id for r in instance.get_runs()}
-        time.sleep(6)
+        wait_for_ticks(1)
         assert {r.run_id for r in instance.get_runs()} == before, "switching automation on must not re-run a city that is up to date"
 
         shutil.move(served_city["held"], settings.paths.raw_images / "batch_002.zip")
         wait_for_views_and_idle(instance, 480, before)
-        time.sleep(12)  # two more ticks of each sensor: nothing else may start
+        wait_for_ticks(2)  # nothing else may start
         new_runs = [r for r in instance.get_runs() if r.run_id not in before]
         assert {r.status for r in new_runs} == {dg.DagsterRunStatus.SUCCESS}, [(r.job_name, r.status) for r in new_runs]
         assert "batch_002" in instance.get_dynamic_partitions("served__image_batch")
@@ -326,26 +299,3 @@ def test_a_city_added_to_the_cities_file_appears_in_the_ui_after_a_reload(served
     assert found["groupName"] == "added" and found["partitionDefinition"]["name"] == "added__image_batch"
     still = graphql(port, node, k={"path": ["served", "vgg16_features"]})["assetNodeOrError"]
     assert still["__typename"] == "AssetNode" and still["groupName"] == "served"
-
-
-def test_cli_trains_exactly_the_outcomes_a_city_declaring_iod_and_census_has(tmp_path):
-    from sview_assets.sources.declarations import read_declarations
-
-    settings = make_city(tmp_path / "data", city="plain")
-    (settings.paths.root / "outcomes.toml").write_text('standard = ["iod_2015", "census_2011"]\n')
-    env = city_environment(settings, tmp_path / "dagster_home")
-    command = [sys.executable, "-m", "sview_assets.pipeline", "--epochs", "1", "--patience", "1", "--folds", "2"]
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=540)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    expected = set(read_declarations(settings.paths.root / "outcomes.toml").keys)
-    with connect(settings) as connection:
-        trained = {row[0] for row in connection.execute("SELECT DISTINCT outcome FROM model_metrics").fetchall()}
-        wide_columns = [row[0] for row in connection.execute("DESCRIBE lsoa_predictions_wide").fetchall()]
-    assert trained == expected and len(expected) == 11
-    assert set(wide_columns) == expected | {"lsoa11"}
-    assert all(f"(`{key}`)" in done.stdout for key in expected) and "`mean_income`" not in done.stdout
-    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        runs = instance.get_runs()
-        # The graph's stages: labels, each batch, the training set, each outcome's chain, the views.
-        assert len(runs) == 1 + 2 + 1 + 11 + 1 and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
-        assert materializations_by_run(instance, {r.run_id for r in runs}, "plain") == expected_once(["batch_000", "batch_001"], sorted(expected))

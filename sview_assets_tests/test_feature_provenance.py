@@ -8,13 +8,12 @@ import h5py
 import numpy as np
 import pytest
 
-from sview_assets.definitions import definitions_for_city
-from sview_assets.ml.feature_store import read_feature_attrs, read_feature_ids
-from sview_assets.ml.training_set import build_training_set, read_training_table
-from sview_assets.resources import Vgg16Resource
-from sview_assets.scope import CityScope
-from sview_assets.staleness import plan_image_batches
+from sview_assets.defs.scope import CityScope
+from sview_assets.defs.staleness import plan_image_batches
+from sview_assets.ml.features.feature_store import read_feature_attrs, read_feature_ids
+from sview_assets.ml.training.training_set import build_training_set, read_training_table
 
+from .helpers import definitions_for_city, narrow_vgg16
 from .test_assets import query
 
 BATCHES = ["batch_000", "batch_001"]
@@ -40,7 +39,7 @@ def run_training_set(settings, instance, vgg16):
 
 def test_new_weights_make_every_batch_stale_until_re_extracted(city_copy, random_vgg16):
     settings, instance = city_copy
-    other_weights = Vgg16Resource(weights_file="", random_seed=1, locations_per_batch=8)
+    other_weights = narrow_vgg16(seed=1, locations_per_batch=8)
     assert plan(settings, instance, random_vgg16).to_extract == {}
     stale = plan(settings, instance, other_weights)
     assert sorted(stale.to_extract) == BATCHES
@@ -104,9 +103,9 @@ def test_an_img_id_in_two_batches_is_an_error_naming_both(city_copy):
 
 
 def test_truncated_feature_and_training_files_are_named_with_the_remedy(city_copy, random_vgg16, tmp_path):
-    from sview_assets.ml.cross_validation import train_outcome
-    from sview_assets.ml.feature_store import UnreadableFileError
-    from sview_assets.ml.presets import TrainSettings
+    from sview_assets.ml.features.feature_store import UnreadableFileError
+    from sview_assets.ml.training.cross_validation import train_outcome
+    from sview_assets.ml.training.presets import TrainSettings
 
     settings, instance = city_copy
     feature_file = settings.paths.feature_file("batch_001")
@@ -124,18 +123,20 @@ def test_truncated_feature_and_training_files_are_named_with_the_remedy(city_cop
 def test_a_change_of_precision_makes_every_batch_stale(city_copy, random_vgg16):
     settings, instance = city_copy
     assert read_feature_attrs(settings.paths.feature_file("batch_000"))["precision"] == "float32"
-    bf16 = Vgg16Resource(weights_file="", random_seed=0, precision="bfloat16")
+    bf16 = narrow_vgg16(precision="bfloat16")
     result = plan(settings, instance, bf16)
     assert sorted(result.to_extract) == BATCHES
     assert result.reasons["batch_000"] == ["precision changed (float32 -> bfloat16)"]
 
 
 def materialize_batch_range(settings, instance, vgg16, first: str, last: str):
-    from sview_assets.definitions import build_city, city_resources
+    from sview_assets.definitions import build_city, city_assets, city_resources
 
     built = build_city(settings.city)
     tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-    return dg.materialize([built.asset("vgg16_features")], instance=instance, resources=city_resources(settings, vgg16), tags=tags, raise_on_error=False)
+    return dg.materialize(
+        city_assets(built, settings.city, "vgg16_features"), instance=instance, resources=city_resources(settings, vgg16), tags=tags, raise_on_error=False
+    )
 
 
 def partition_materializations(result) -> dict[str, dict]:

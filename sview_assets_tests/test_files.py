@@ -2,7 +2,7 @@
 
 import pytest
 
-from sview_assets.files import atomic_directory, atomic_path, remove_leftovers
+from sview_assets.util.files import atomic_directory, atomic_path, remove_leftovers
 
 
 def test_leftover_temporaries_of_every_kind_go_at_the_next_write(tmp_path):

@@ -42,4 +42,5 @@ def test_on_the_cpu_it_prints_every_figure():
     for key in ("pipeline_images_per_second_from_jpeg", "decode_images_per_second_per_core", "training_samples_per_second_streamed"):
         assert answer[key] > 0, key
     assert answer["training_rows"] == 300 and answer["gpu_memory_peak_mb"] is None
-    assert answer["london_features_minutes"] == pytest.approx(626_324 / answer["pipeline_images_per_second_from_jpeg"] / 60, rel=0.01)
+    rate = answer["pipeline_images_per_second_from_jpeg"]  # printed to 0.1 image/s, so it may be 0.05 off the rate used
+    assert answer["london_features_minutes"] == pytest.approx(626_324 / rate / 60, rel=0.001 + 0.05 / rate)

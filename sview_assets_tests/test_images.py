@@ -170,8 +170,8 @@ def test_a_thin_image_does_not_raise_the_peak_memory_of_its_batch(tiny_raw, tmp_
     import subprocess
     import sys
 
-    from sview_assets.ml.feature_store import read_feature_ids
-    from sview_assets.settings import PROJECT_ROOT, SviewSettings
+    from sview_assets.config.settings import PROJECT_ROOT, SviewSettings
+    from sview_assets.ml.features.feature_store import read_feature_ids
 
     settings = SviewSettings(data_root=str(tmp_path), city="thin")
     unpacked = tmp_path / "unpacked"

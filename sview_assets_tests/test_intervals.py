@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from scipy.stats import kendalltau
 
-from sview_assets.ml.aggregate import aggregate_decile_mean, aggregate_lsoas, aggregate_score_mean
-from sview_assets.ml.deciles import quantile_deciles
-from sview_assets.ml.intervals import IntervalSettings, excludes_zero, metric_intervals, paired_difference, permutation_p_value, table_metrics
-from sview_assets.ml.metrics import confusion_matrix, decile_metrics
+from sview_assets.ml.evaluation.aggregate import aggregate_decile_mean, aggregate_lsoas, aggregate_score_mean
+from sview_assets.ml.evaluation.intervals import IntervalSettings, excludes_zero, metric_intervals, paired_difference, permutation_p_value, table_metrics
+from sview_assets.ml.evaluation.metrics import confusion_matrix, decile_metrics
+from sview_assets.util.deciles import quantile_deciles
 
 FAST = IntervalSettings(resamples=300, permutations=300)
 
@@ -123,7 +123,7 @@ def test_both_methods_keep_n_locations_and_the_spread():
 
 
 def test_the_map_hatches_predictions_resting_on_few_locations():
-    from sview_assets.plots import FEW_LOCATIONS, decile_map
+    from sview_assets.figures.plots import FEW_LOCATIONS, decile_map
 
     lsoas = pd.DataFrame(
         {

@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 from scipy.stats import kendalltau
 
-from sview_assets.ml.aggregate import aggregate_lsoas
-from sview_assets.ml.cross_validation import train_outcome
-from sview_assets.ml.feature_store import write_feature_file
-from sview_assets.ml.presets import TrainSettings
-from sview_assets.ml.training_set import build_training_set
+from sview_assets.ml.evaluation.aggregate import aggregate_lsoas
+from sview_assets.ml.features.feature_store import write_feature_file
+from sview_assets.ml.training.cross_validation import train_outcome
+from sview_assets.ml.training.presets import TrainSettings
+from sview_assets.ml.training.training_set import build_training_set
 
-FAST = TrainSettings(epochs=8, batch_size=32, patience=3, folds=5, seed=0)
+FAST = TrainSettings(epochs=8, batch_size=32, patience=3, folds=3, seed=0)
 DIM = 4096
 
 
@@ -63,8 +63,8 @@ def test_planted_signal_is_recovered_and_shuffled_labels_are_not(planted, tmp_pa
     assert lsoa_tau(learnt) > 0.5
     assert abs(lsoa_tau(null)) < 0.3
     assert kendalltau(learnt["score"], learnt["true_decile"]).statistic > 0.4
-    assert learnt["fold"].nunique() == 5
-    assert {p.name for p in (tmp_path / "a").iterdir()} >= {"fold_0.keras", "fold_4.keras", "final.keras", "out_of_fold.csv", "training.json"}
+    assert learnt["fold"].nunique() == 3
+    assert {p.name for p in (tmp_path / "a").iterdir()} >= {"fold_0.keras", "fold_2.keras", "final.keras", "out_of_fold.csv", "training.json"}
 
 
 def test_same_seed_same_scores(planted, tmp_path):
@@ -81,7 +81,7 @@ def test_same_seed_same_scores(planted, tmp_path):
 def test_streamed_training_matches_in_memory_quality(planted, tmp_path):
     """With a tiny memory budget the trainer streams from disk, and still learns the signal."""
     signal_path, _ = planted
-    streamed = TrainSettings(epochs=8, batch_size=32, patience=3, folds=5, seed=0, memory_budget_mb=0.001, chunk_rows=16)
+    streamed = TrainSettings(epochs=8, batch_size=32, patience=3, folds=3, seed=0, memory_budget_mb=0.001, chunk_rows=16)
     result = train_outcome(signal_path, "income", streamed, tmp_path, log=lambda _: None)
     assert not any(run.in_memory for run in result.runs)
     assert lsoa_tau(result.out_of_fold) > 0.5
@@ -90,7 +90,7 @@ def test_streamed_training_matches_in_memory_quality(planted, tmp_path):
 def test_saved_model_loads_and_reproduces_scores(planted, tmp_path):
     import keras
 
-    from sview_assets.ml.cross_validation import predict_scores
+    from sview_assets.ml.training.fitting import predict_scores
 
     signal_path, _ = planted
     settings = TrainSettings(epochs=2, batch_size=32, patience=2, folds=2, seed=1)
@@ -104,8 +104,8 @@ def test_saved_model_loads_and_reproduces_scores(planted, tmp_path):
 
 
 def test_paper_preset_trains_without_held_out_lsoas_and_keeps_the_best_late_checkpoint(planted, tmp_path):
-    from sview_assets.assets.training import TrainConfig
-    from sview_assets.ml.presets import LAST_EPOCH_TRAIN_LOSS, PRESETS
+    from sview_assets.defs.assets.training import TrainConfig
+    from sview_assets.ml.training.presets import LAST_EPOCH_TRAIN_LOSS, PRESETS
 
     signal_path, _ = planted
     settings = TrainConfig(preset="paper", epochs=2, folds=2).to_settings()
@@ -124,8 +124,8 @@ def test_paper_preset_trains_without_held_out_lsoas_and_keeps_the_best_late_chec
 def test_last_epoch_selection_restores_the_lowest_loss_weights():
     import keras
 
-    from sview_assets.ml.ordinal import ordinal_loss
-    from sview_assets.ml.selection import LastEpochSelection
+    from sview_assets.ml.training.ordinal import ordinal_loss
+    from sview_assets.ml.training.selection import LastEpochSelection
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((40, 3)).astype(np.float32)
@@ -146,3 +146,20 @@ def test_last_epoch_selection_restores_the_lowest_loss_weights():
     assert len(seen) == 10 and selection.best_loss == pytest.approx(min(seen))
     assert min(seen) < seen[-1], "the last step is not the best one here, so restoring matters"
     assert float(ordinal_loss(y, model(x, training=False))) == pytest.approx(min(seen), rel=1e-6)
+
+
+def test_the_launchpad_config_and_the_cli_flags_are_made_from_the_settings_declaration(capsys):
+    from dataclasses import fields
+
+    from sview_assets.cli.pipeline import main
+    from sview_assets.defs.assets.training import TrainConfig
+    from sview_assets.ml.training.presets import setting_fields
+
+    assert list(TrainConfig.model_fields) == ["preset", *(f.name for f in fields(TrainSettings))]
+    assert TrainConfig(learning_rate=0.5).to_settings().learning_rate == 0.5
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    usage = capsys.readouterr().out
+    offered = [name for name, _, _, command_line in setting_fields() if command_line]
+    assert offered and all(f"--{name.replace('_', '-')}" in usage for name in offered)
+    assert "--learning-rate" not in usage

@@ -8,8 +8,13 @@ import pytest
 import tensorflow as tf
 from scipy.stats import binom
 
-from sview_assets.ml.folds import lsoa_folds, validation_split
-from sview_assets.ml.ordinal import class_probabilities_np, ordinal_loss, predicted_decile
+from sview_assets.ml.training.folds import lsoa_folds, validation_split
+from sview_assets.ml.training.ordinal import class_log_probabilities_np, ordinal_loss, predicted_decile
+
+
+def class_probabilities_np(score: np.ndarray) -> np.ndarray:
+    """P(decile = k + 1 | score), shape [n, 10]."""
+    return np.exp(class_log_probabilities_np(score))
 
 
 @pytest.mark.parametrize("score", [-6.0, -1.3, 0.0, 0.4, 2.5, 9.0])

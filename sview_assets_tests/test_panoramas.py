@@ -10,19 +10,19 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from sview_assets.definitions import definitions_for_city
+from sview_assets.config.declarations import DeclarationError
+from sview_assets.defs.scope import CityScope
+from sview_assets.defs.staleness import plan_image_batches
 from sview_assets.demo.geography import ACS, CitySpec
-from sview_assets.ml.feature_store import read_feature_attrs
-from sview_assets.scope import CityScope
+from sview_assets.ml.features.feature_store import read_feature_attrs
 from sview_assets.sources.city_options import panorama_cut
 from sview_assets.sources.common import SourceFormatError
-from sview_assets.sources.declarations import DeclarationError
 from sview_assets.sources.images import find_batches, panorama_tables
 from sview_assets.sources.panoramas import PanoramaCut, PanoramaError, cut_panorama_batch, cut_views, decode_panorama
 from sview_assets.sources.postcodes import place_locations
-from sview_assets.staleness import plan_image_batches
 
 from .conftest import make_city
+from .helpers import definitions_for_city, narrow_vgg16
 from .test_assets import query
 
 QUADRANT_COLOURS = np.array([[230, 30, 30], [30, 200, 40], [40, 60, 220], [220, 210, 30]], dtype=np.float32)
@@ -151,7 +151,7 @@ def test_a_panorama_city_takes_its_locations_from_the_tables(panorama_raw, tmp_p
 
 @pytest.mark.slow
 def test_a_panorama_batch_runs_through_the_pipeline_and_a_new_cut_makes_it_stale(panorama_raw, tmp_path, random_vgg16):
-    from sview_assets.settings import SviewSettings
+    from sview_assets.config.settings import SviewSettings
 
     settings = SviewSettings(data_root=str(tmp_path), city="panos")
     panorama_raw.paths.copy_inputs_to(settings.paths)
@@ -187,9 +187,8 @@ def test_a_panorama_batch_runs_through_the_pipeline_and_a_new_cut_makes_it_stale
 
 
 def test_the_sensor_reads_the_locations_again_when_a_panorama_batch_arrives(panorama_raw, tmp_path):
+    from sview_assets.config.settings import SviewSettings
     from sview_assets.definitions import build_city
-    from sview_assets.resources import Vgg16Resource
-    from sview_assets.settings import SviewSettings
 
     settings = SviewSettings(data_root=str(tmp_path), city="panos")
     panorama_raw.paths.copy_inputs_to(settings.paths)
@@ -197,7 +196,7 @@ def test_the_sensor_reads_the_locations_again_when_a_panorama_batch_arrives(pano
     instance = dg.DagsterInstance.ephemeral()
 
     def tick(cursor=None):
-        resources = {"storage": settings.storage(), "vgg16": Vgg16Resource(weights_file="", random_seed=0)}
+        resources = {"storage": settings.storage(), "vgg16": narrow_vgg16()}
         return sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
 
     first = tick()

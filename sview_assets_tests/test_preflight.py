@@ -6,13 +6,13 @@ import sys
 
 import pandas as pd
 
-from sview_assets.settings import PROJECT_ROOT
+from sview_assets.config.settings import PROJECT_ROOT
 
 
 def run_check(settings, *args):
     env = {**os.environ, "SVIEW_DATA_ROOT": settings.data_root, "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("SVIEW_CITY", None)
-    command = [sys.executable, "-m", "sview_assets.check", "--city", settings.city, *args]
+    command = [sys.executable, "-m", "sview_assets.cli.check", "--city", settings.city, *args]
     return subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -12,17 +12,17 @@ import time
 import psutil
 import pytest
 
-from sview_assets.ports import free_port
-from sview_assets.settings import PROJECT_ROOT
+from sview_assets.config.settings import PROJECT_ROOT
+from sview_assets.util.ports import free_port
 
 from .conftest import make_city
-from .test_end_to_end import E2E_CITY, city_environment
+from .helpers import E2E_CITY, city_environment
 
 STOPPED_WITHIN_SECONDS = 30
 
 LAUNCHER = """
 import json, signal, subprocess, time
-from sview_assets.reaper import release, watch_group, watch_process
+from sview_assets.util.reaper import release, watch_group, watch_process
 group = subprocess.Popen(["bash", "-c", "sleep 300 & sleep 300; wait"], start_new_session=True)
 daemon = subprocess.Popen(["sleep", "300"], start_new_session=True)
 kept = subprocess.Popen(["sleep", "300"], start_new_session=True)
@@ -101,7 +101,7 @@ def test_make_ui_killed_outright_leaves_no_dagster_process_and_frees_both_ports(
         internal = int(serving.group(1))
         children = [child.pid for child in psutil.Process(launcher.pid).children(recursive=True)]
         commands = [" ".join(psutil.Process(pid).cmdline()[1:4]) for pid in children]
-        for part in ("bin/dagster dev", "-m dagster_webserver", "-m dagster._daemon", "-m sview_assets.reaper"):
+        for part in ("bin/dagster dev", "-m dagster_webserver", "-m dagster._daemon", "-m sview_assets.util.reaper"):
             assert any(command.startswith(part) or f"/{part}" in command for command in commands), (part, commands)
     finally:
         launcher.kill()

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
+from sview_assets.cli.run_plan import plan_stages
 from sview_assets.definitions import build_city
-from sview_assets.run_plan import plan_stages
 
 
 def test_the_asset_graph_gives_five_stages_with_one_partitions_definition_each():
@@ -44,3 +44,11 @@ def test_an_asset_joins_its_parents_run_only_when_it_shares_their_partitions():
 
     stages = plan_stages([summary, per_letter_too, beside_root, per_letter, root])
     assert [s.label for s in stages] == ["beside_root, root", "per_letter, per_letter_too", "summary"]
+
+
+def test_a_city_has_exactly_the_registered_assets_and_street_view_only_when_it_opts_in():
+    from .helpers import ALL_ASSETS
+
+    names = {key.path[-1] for asset in build_city("x").assets for key in asset.keys}
+    assert names == set(ALL_ASSETS)
+    assert {key.path[-1] for asset in build_city("x", streetview=True).assets for key in asset.keys} == names | {"streetview_images"}

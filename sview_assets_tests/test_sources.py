@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from sview_assets.config.declarations import DeclarationError, standard_declarations
 from sview_assets.sources.common import SourceFormatError
-from sview_assets.sources.declarations import DeclarationError, standard_declarations
 from sview_assets.sources.outcome_values import read_outcome_values
 from sview_assets.sources.postcodes import read_postcode_locations
 

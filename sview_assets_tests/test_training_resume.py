@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sview_assets.definitions import build_city
-from sview_assets.ml.fold_checkpoints import checkpoint_folder
-from sview_assets.ml.model_folder import OUT_OF_FOLD_FILE, fold_model_file
-from sview_assets.settings import PROJECT_ROOT
+from sview_assets.config.settings import PROJECT_ROOT
+from sview_assets.definitions import build_city, city_assets
+from sview_assets.defs.scope import CityScope
+from sview_assets.ml.training.fold_checkpoints import checkpoint_folder
+from sview_assets.ml.training.model_folder import OUT_OF_FOLD_FILE, fold_model_file
 
 TRAINING = {"epochs": 2, "batch_size": 16, "patience": 2, "folds": 3}
 KILL_AFTER = "income: fold 1/3 trained"
@@ -22,13 +23,12 @@ KILL_AFTER = "income: fold 1/3 trained"
 
 def train(settings, instance):
     """Materialize ordinal_model[income] in process; return the run's log messages."""
-    city = build_city(settings.city)
     result = dg.materialize(
-        [city.asset("ordinal_model")],
+        city_assets(build_city(settings.city), settings.city, "ordinal_model"),
         partition_key="income",
         instance=instance,
         resources={"storage": settings.storage()},
-        run_config={"ops": {city.scope.op_name("ordinal_model"): {"config": TRAINING}}},
+        run_config={"ops": {CityScope(settings.city).op_name("ordinal_model"): {"config": TRAINING}}},
     )
     assert result.success
     return [e.message for e in instance.all_logs(result.run_id) if e.message]
@@ -75,7 +75,7 @@ def test_a_training_killed_after_its_first_fold_resumes_there_and_ends_with_the_
 
 
 def test_changed_settings_or_training_set_discard_the_finished_folds(tmp_path):
-    from sview_assets.ml.fold_checkpoints import FoldCheckpoints, inputs_key
+    from sview_assets.ml.training.fold_checkpoints import FoldCheckpoints, inputs_key
 
     training_set = tmp_path / "training_set.h5"
     training_set.write_bytes(b"one")

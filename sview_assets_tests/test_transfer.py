@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sview_assets.ml.cross_validation import fit_model
-from sview_assets.ml.feature_store import write_feature_file
-from sview_assets.ml.presets import TrainSettings
-from sview_assets.ml.training_set import build_training_set
-from sview_assets.ml.transfer import FINE_TUNE, TARGET_ONLY, ZERO_SHOT, load_target, run_transfer, sample_adaptation_lsoas
+from sview_assets.ml.evaluation.transfer import FINE_TUNE, TARGET_ONLY, ZERO_SHOT, load_target, run_transfer, sample_adaptation_lsoas
+from sview_assets.ml.features.feature_store import write_feature_file
+from sview_assets.ml.training.fitting import fit_model
+from sview_assets.ml.training.presets import TrainSettings
+from sview_assets.ml.training.training_set import build_training_set
 
 DIM = 4096
 SOURCE_TRAINING = TrainSettings(epochs=12, batch_size=32, seed=0)

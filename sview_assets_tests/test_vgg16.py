@@ -7,9 +7,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from sview_assets.ml.extract import extract_features
-from sview_assets.ml.preprocess import load_and_preprocess, resize_and_crop
-from sview_assets.ml.vgg16 import (
+from sview_assets.ml.features import vgg16
+from sview_assets.ml.features.extract import extract_features
+from sview_assets.ml.features.preprocess import load_and_preprocess, resize_and_crop
+from sview_assets.ml.features.vgg16 import (
     FC6_LAYER,
     FC6_MODEL_LAYER,
     KERAS_LAYERS,
@@ -20,9 +21,18 @@ from sview_assets.ml.vgg16 import (
     weights_info,
 )
 
+from .helpers import NARROW_WIDTH
+
 
 @pytest.fixture(scope="module")
 def random_extractor():
+    """VGG16's layers narrowed 16x (seeded random weights): what the extraction code does, tested cheaply."""
+    return build_fc6_extractor(None, seed=5, width_divisor=NARROW_WIDTH)
+
+
+@pytest.fixture(scope="module")
+def full_extractor():
+    """VGG16 itself (138 million seeded random weights), for the tests of its architecture and weights files."""
     return build_fc6_extractor(None, seed=5)
 
 
@@ -51,16 +61,41 @@ def test_fc6_is_the_bias_add_before_relu(random_extractor):
     assert (features < 0).mean() > 0.2, "before the ReLU a good share of fc6 values is negative"
 
 
-def test_weights_info_matches_the_built_extractor_without_building_it(random_extractor):
-    _, info = random_extractor
+def test_weights_info_matches_the_built_extractor_without_building_it(full_extractor):
+    _, info = full_extractor
     assert weights_info(None, seed=5) == info
     assert weights_info(None, seed=6).sha256 != info.sha256
 
 
-def test_fc6_kernel_built_block_by_block_equals_one_draw_of_the_whole_kernel(random_extractor):
-    model, _ = random_extractor
+def test_the_convolutions_are_keras_applications_vgg16(full_extractor):
+    model, _ = full_extractor
+    reference = keras.applications.VGG16(weights=None, include_top=False, input_shape=(224, 224, 3))
+    for name in KERAS_LAYERS[:-1]:
+        reference.get_layer(name).set_weights(model.get_layer(name).get_weights())
+    assert [layer.name for layer in reference.layers[1:]] == [layer.name for layer in model.layers[1:19]]
+    batch = np.random.default_rng(2).normal(0, 40, size=(2, 224, 224, 3)).astype(np.float32)
+    ours = keras.Model(model.inputs, model.get_layer("block5_pool").output)(batch, training=False).numpy()
+    np.testing.assert_allclose(ours, reference(batch, training=False).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_narrowed_vgg16_has_the_same_layers_with_fewer_channels_and_says_so():
+    narrow, info = build_fc6_extractor(None, seed=5, width_divisor=NARROW_WIDTH)
+    assert info.source == "random (seed 5), VGG16 narrowed 16x" and info == weights_info(None, seed=5, width_divisor=16)
+    assert info.sha256 != weights_info(None, seed=5).sha256
+    assert narrow.get_layer("block1_conv1").get_weights()[0].shape == (3, 3, 3, 4)
+    assert narrow.get_layer(FC6_MODEL_LAYER).get_weights()[0].shape == (7 * 7 * 32, 4096)
+    features = narrow(np.random.default_rng(3).normal(0, 40, size=(2, 224, 224, 3)).astype(np.float32), training=False).numpy()
+    assert features.shape == (2, 4096) and np.isfinite(features).all() and features.std() > 0
+    with pytest.raises(WeightsFileError, match="random weights only"):
+        build_fc6_extractor("weights.h5", width_divisor=16)
+
+
+def test_fc6_kernel_built_block_by_block_equals_one_draw_of_the_whole_kernel(monkeypatch):
+    monkeypatch.setattr(vgg16, "FC6_BLOCK_ROWS", 100)
+    model, _ = build_fc6_extractor(None, seed=5, width_divisor=NARROW_WIDTH)
     rng = np.random.default_rng(5)
-    *conv_shapes, fc6_shape, _ = flat_weight_shapes()
+    *conv_shapes, fc6_shape, _ = flat_weight_shapes(NARROW_WIDTH)
+    assert fc6_shape[0] > 10 * vgg16.FC6_BLOCK_ROWS
     for shape in conv_shapes:
         if len(shape) > 1:
             rng.standard_normal(shape, dtype=np.float32)
@@ -85,7 +120,7 @@ def test_pipeline_features_equal_a_direct_model_call(tmp_path, random_extractor)
     assert cropped.shape == (4, 224, 224, 3)
     direct = model(keras.applications.vgg16.preprocess_input(cropped.copy()), training=False).numpy()
     np.testing.assert_allclose(result.features[0], direct, rtol=1e-4, atol=1e-4 * np.abs(direct).max())
-    assert info.is_random and info.source == "random (seed 5)"
+    assert info.is_random and info.source == "random (seed 5), VGG16 narrowed 16x"
 
 
 def test_shorter_side_resized_then_centre_cropped():
@@ -154,8 +189,9 @@ def _write_keras_h5(path, model_layers):
             group.create_dataset(names[1].decode(), data=bias)
 
 
-def test_h5_and_npy_weights_load_back_to_identical_features(tmp_path, random_extractor):
-    model, info = random_extractor
+@pytest.mark.slow
+def test_h5_and_npy_weights_load_back_to_identical_features(tmp_path, full_extractor):
+    model, info = full_extractor
     weights = layer_weights(model)
     h5_path = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
     _write_keras_h5(h5_path, weights)
@@ -171,8 +207,8 @@ def test_h5_and_npy_weights_load_back_to_identical_features(tmp_path, random_ext
         assert loaded_info.source == f"{kind}: {path.name}" and not loaded_info.is_random
 
 
-def test_bad_weights_files_give_clear_errors(tmp_path, random_extractor):
-    model, _ = random_extractor
+def test_bad_weights_files_give_clear_errors(tmp_path, full_extractor):
+    model, _ = full_extractor
     not_hdf5 = tmp_path / "junk.h5"
     not_hdf5.write_bytes(b"not a weights file")
     with pytest.raises(WeightsFileError, match="not an HDF5 file"):
@@ -184,9 +220,7 @@ def test_bad_weights_files_give_clear_errors(tmp_path, random_extractor):
         build_fc6_extractor(str(no_top))
 
     wrong_shape = tmp_path / "wrong.h5"
-    layers = layer_weights(model)
-    layers["block1_conv1"] = [np.zeros((3, 3, 1, 64), np.float32), np.zeros(64, np.float32)]
-    _write_keras_h5(wrong_shape, layers)
+    _write_keras_h5(wrong_shape, {"block1_conv1": [np.zeros((3, 3, 1, 64), np.float32), np.zeros(64, np.float32)]})
     with pytest.raises(WeightsFileError, match=r"'block1_conv1' has weights of shape \(3, 3, 1, 64\)"):
         build_fc6_extractor(str(wrong_shape))
 
@@ -210,7 +244,7 @@ def test_npy_loader_refuses_code_in_pickles(tmp_path, capsys):
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
 def test_16_bit_features_agree_with_float32_and_come_back_as_float32(tmp_path, random_extractor, precision):
     model, _ = random_extractor
-    half_model, info = build_fc6_extractor(None, seed=5, precision=precision)
+    half_model, info = build_fc6_extractor(None, seed=5, precision=precision, width_divisor=NARROW_WIDTH)
     rng = np.random.default_rng(7)
     paths = [save_png(tmp_path / f"1_{h}.png", street_like(rng)) for h in "abcd"]
     full = extract_features(model, [1], [paths]).features[0]
@@ -218,6 +252,6 @@ def test_16_bit_features_agree_with_float32_and_come_back_as_float32(tmp_path, r
     assert half.dtype == np.float32 and not np.array_equal(half, full)
     cosine = (full * half).sum(axis=1) / np.linalg.norm(full, axis=1) / np.linalg.norm(half, axis=1)
     assert cosine.min() > 0.999
-    assert info.source == "random (seed 5)"
+    assert info.source == "random (seed 5), VGG16 narrowed 16x"
     with pytest.raises(ValueError, match="precision 'half' is not one of float32, bfloat16, float16"):
         build_fc6_extractor(None, seed=5, precision="half")

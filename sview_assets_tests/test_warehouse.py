@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sview_assets.assets.views import incomplete_versions
-from sview_assets.settings import PROJECT_ROOT, SviewSettings
+from sview_assets.config.settings import PROJECT_ROOT, SviewSettings
+from sview_assets.defs.assets.views import incomplete_versions
 from sview_assets.warehouse.delta_io import WarehouseIOManager, replaced_versions
 from sview_assets.warehouse.duckdb_views import attach_warehouses
 from sview_assets.warehouse.tables import SCHEMA
@@ -137,6 +137,7 @@ def current_generations(warehouse) -> dict[str, tuple]:
     }
 
 
+@pytest.mark.slow
 def test_a_run_killed_between_its_writes_leaves_the_views_on_the_last_model_in_all_three_tables(tmp_path):
     warehouse = tmp_path / "warehouse"
     for outcome in ("a", "b"):

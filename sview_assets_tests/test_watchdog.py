@@ -8,8 +8,8 @@ import time
 
 import dagster as dg
 
-from sview_assets.settings import PROJECT_ROOT
-from sview_assets.watchdog import fail_dead_runs, run_worker_pid
+from sview_assets.config.settings import PROJECT_ROOT
+from sview_assets.defs.watchdog import fail_dead_runs, run_worker_pid
 
 
 def start_sleeping_run(dagster_home):

@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..sources.city_options import StreetViewOptions
+from sview_assets.sources.city_options import StreetViewOptions
 
 RETRIED_STATUSES = {"OVER_QUERY_LIMIT", "UNKNOWN_ERROR"}
 MAX_WAIT_SECONDS = 300.0

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..files import atomic_path, write_bytes_if_changed
-from ..settings import CityPaths
-from ..sources.city_options import StreetViewOptions
-from ..sources.images import HEADINGS
-from ..sources.panoramas import VIEW_HEADINGS
-from .client import ImageMissing, StreetViewClient
+from sview_assets.acquisition.client import ImageMissing, StreetViewClient
+from sview_assets.config.settings import CityPaths
+from sview_assets.sources.city_options import StreetViewOptions
+from sview_assets.sources.images import HEADINGS
+from sview_assets.sources.panoramas import VIEW_HEADINGS
+from sview_assets.util.files import atomic_path, write_bytes_if_changed
 
 FINAL_STATUSES = {"OK", "ZERO_RESULTS", "NOT_FOUND", "NO_IMAGE"}
 BATCH_PREFIX = "streetview_"

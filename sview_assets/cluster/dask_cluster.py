@@ -3,7 +3,7 @@
 Each worker is its own process with its own working folder, as a worker on another machine would be;
 what they share is what the caller puts in ``environment`` (the data root and the Dagster instance).
 Every process is started in a session of its own and stopped by its PID, never by name; if the
-process that started them is killed outright, its reaper stops them (:mod:`sview_assets.reaper`).
+process that started them is killed outright, its reaper stops them (:mod:`sview_assets.util.reaper`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..metadata import WORKER_NAME_ENV
-from ..ports import free_port
-from ..reaper import release, watch_group
+from sview_assets.config.settings import WORKER_NAME_ENV
+from sview_assets.util.ports import free_port
+from sview_assets.util.reaper import release, watch_group
 
 START_TIMEOUT_SECONDS = 120
 

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
-from dagster._core.errors import raise_execution_interrupts
-from dagster._utils import iterate_with_context
 from dagster_dask.executor import DaskExecutor, get_dask_resource_requirements, query_on_dask_worker
 from distributed.scheduler import KilledWorker
 
-from ..settings import DASK_SCHEDULER_ENV, EXECUTOR_ENV
+from sview_assets.config.settings import DASK_SCHEDULER_ENV, EXECUTOR_ENV
+from sview_assets.util.dagster_private import iterate_with_context, raise_execution_interrupts
 
 CONNECT_SECONDS = 10
 

@@ -3,7 +3,7 @@
 It uses the server binaries already on the machine (``initdb``, ``pg_ctl``; ``SVIEW_PG_BIN`` or
 ``/usr/lib/postgresql/15/bin``), trusts connections from 127.0.0.1 only, keeps its socket in its own
 folder, and is stopped by the PID it wrote (by the starting process's reaper if that process is
-killed outright: :mod:`sview_assets.reaper`). PostgreSQL refuses to run as root, so under root the
+killed outright: :mod:`sview_assets.util.reaper`). PostgreSQL refuses to run as root, so under root the
 server runs as the ``postgres`` system user.
 """
 
@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..ports import free_port
-from ..reaper import release, watch_process
-from ..settings import POSTGRES_URL_ENV, PROJECT_ROOT
+from sview_assets.config.settings import POSTGRES_URL_ENV, PROJECT_ROOT
+from sview_assets.util.ports import free_port
+from sview_assets.util.reaper import release, watch_process
 
 BIN_ENV = "SVIEW_PG_BIN"
 DEFAULT_BIN = "/usr/lib/postgresql/15/bin"

@@ -6,9 +6,9 @@ import argparse
 import time
 from dataclasses import replace
 
-from ..settings import SviewSettings
-from .generator import generate_city
-from .geography import DEMO_CITIES, DEMO_CITY
+from sview_assets.config.settings import SviewSettings
+from sview_assets.demo.generator import generate_city
+from sview_assets.demo.geography import DEMO_CITIES, DEMO_CITY
 
 
 def main(argv: list[str] | None = None) -> None:

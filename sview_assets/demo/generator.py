@@ -26,14 +26,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..files import write_bytes_if_changed
-from ..ml.threads import available_cores
-from ..sources.declarations import DECLARATION_FILE, standard_declarations
-from ..sources.files import BOUNDARY_FILE, POSTCODE_FILE
-from ..sources.images import HEADINGS
-from ..sources.panoramas import PANORAMA_TABLE
-from .geography import ACS, CENSUS, EXTRA, INCOME, IOD, LAT_STEP, LONG_STEP, CitySpec, deprivation_scores, locations_table, lsoa_table
-from .render import render_scene
+from sview_assets.config.declarations import DECLARATION_FILE, standard_declarations
+from sview_assets.demo.geography import ACS, CENSUS, EXTRA, INCOME, IOD, LAT_STEP, LONG_STEP, CitySpec, deprivation_scores, locations_table, lsoa_table
+from sview_assets.demo.render import render_scene
+from sview_assets.ml.threads import available_cores
+from sview_assets.sources.files import BOUNDARY_FILE, POSTCODE_FILE
+from sview_assets.sources.images import HEADINGS
+from sview_assets.sources.panoramas import PANORAMA_TABLE
+from sview_assets.util.files import write_bytes_if_changed
 
 GROUND_TRUTH_FILE = "ground_truth.csv"
 NATIONAL_EXTRA_LSOAS = 0.25

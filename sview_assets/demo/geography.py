@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
 
-from .render import DEFAULT_LOOK, NORTHERN_LOOK, TRACT_LOOK, Look
+from sview_assets.demo.render import DEFAULT_LOOK, NORTHERN_LOOK, TRACT_LOOK, Look
 
 IOD, CENSUS, INCOME, EXTRA, ACS = "iod", "census", "income", "extra", "acs"
 """The label files a demo city can have: the English IoD 2015, Census 2011 and London income layouts, the

@@ -25,7 +25,7 @@ def device_choice() -> str:
 
 def select_device() -> str:
     """Apply ``$SVIEW_DEVICE`` to the backend and name the device it will use: ``"CPU"`` or ``"GPU:0 (<model>)"``."""
-    from .backend import keras_backend, uses_tensorflow
+    from sview_assets.ml.backend import keras_backend, uses_tensorflow
 
     choice = device_choice()
     if not uses_tensorflow():

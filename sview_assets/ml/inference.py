@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .backend import uses_tensorflow
+from sview_assets.ml.backend import uses_tensorflow
 
 KEPT_MODELS = 2
 SHARED_TRACE_MAX_PARAMETERS = 10_000_000

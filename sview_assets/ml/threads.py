@@ -29,7 +29,7 @@ def configure_threads() -> int:
     same process keep the first setting, which was made by this function too.
     On the other Keras backends only the input pipeline's threads follow it.
     """
-    from .backend import uses_tensorflow
+    from sview_assets.ml.backend import uses_tensorflow
 
     cores = available_cores()
     if not uses_tensorflow():

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .common import SourceFormatError
+from sview_assets.sources.common import SourceFormatError
 
 KM_PER_DEGREE = 111.32
 CODE_PROPERTIES = ("area_code", "LSOA21CD", "lsoa21cd", "LSOA11CD", "lsoa11cd", "lsoa11", "GEOID", "geoid", "CODE_IRIS")

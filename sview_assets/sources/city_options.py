@@ -24,8 +24,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .declarations import DeclarationError, Origin, load_toml
-from .panoramas import PanoramaCut
+from sview_assets.config.declarations import DeclarationError, Origin, load_toml
+from sview_assets.sources.panoramas import PanoramaCut
 
 STREETVIEW_ENDPOINT = "https://maps.googleapis.com/maps/api/streetview"
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")

@@ -21,8 +21,8 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from ..files import atomic_directory
-from .panoramas import PANORAMA_SUFFIXES, PANORAMA_TABLE, read_panorama_table
+from sview_assets.sources.panoramas import PANORAMA_SUFFIXES, PANORAMA_TABLE, read_panorama_table
+from sview_assets.util.files import atomic_directory
 
 HEADINGS = ("a", "b", "c", "d")
 IMAGE_NAME = re.compile(r"^(?P<img_id>\d+)_(?P<heading>[abcd])\.(?P<ext>png|jpe?g)$", re.IGNORECASE)
@@ -338,3 +338,11 @@ def batch_manifest(folder: Path, batch: str) -> pd.DataFrame:
         rows.append(_batch_problem(batch, f"the batch holds no files ({folder})"))
     columns = ["batch", "img_id", "headings", *[f"path_{h}" for h in HEADINGS], "usable", "problems"]
     return pd.DataFrame(rows, columns=columns).astype({"img_id": "int64", "usable": "bool"})
+
+
+def find_batch(raw_images: Path, batch: str) -> BatchSource:
+    """The folder or archive of a registered batch under ``raw_images``, or a clear error if it is gone."""
+    sources = {b.key: b for b in find_batches(raw_images)}
+    if batch not in sources:
+        raise FileNotFoundError(f"Image batch {batch!r} is registered but no folder or archive for it exists under {raw_images}.")
+    return sources[batch]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..ml.deciles import rank_deciles
-from .declarations import Declarations
-from .outcome_values import read_outcome_values
+from sview_assets.config.declarations import Declarations
+from sview_assets.sources.outcome_values import read_outcome_values
+from sview_assets.util.deciles import rank_deciles
 
 
 @dataclass

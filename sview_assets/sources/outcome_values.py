@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .common import SourceFormatError, area_codes, numeric_column, read_csv, reject_rows
-from .declarations import Outcome, Source
+from sview_assets.config.declarations import Outcome, Source
+from sview_assets.sources.common import SourceFormatError, area_codes, numeric_column, read_csv, reject_rows
 
 
 def _found(frame: pd.DataFrame) -> str:

@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from ..files import atomic_directory, write_bytes_if_changed
-from .common import SourceFormatError, numeric_column, read_csv, reject_rows, require_columns
+from sview_assets.sources.common import SourceFormatError, numeric_column, read_csv, reject_rows, require_columns
+from sview_assets.util.files import atomic_directory, write_bytes_if_changed
 
 PANORAMA_TABLE = "panoramas.csv"
 PANORAMA_SUFFIXES = (".jpg", ".jpeg", ".png")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .common import SourceFormatError, numeric_column, read_csv, reject_rows, require_columns
+from sview_assets.sources.common import SourceFormatError, numeric_column, read_csv, reject_rows, require_columns
 
 AREA_COLUMNS = ("lsoa21cd", "lsoa11cd", "lsoa21", "lsoa11", "area_code")
 POSTCODE_COLUMNS = ("pcds", "pcd", "pcd7", "pcd8")
@@ -144,7 +144,7 @@ def place_locations(
     Without ``postcode_file``, the locations of the city's panorama batches (``panorama_tables`` gives each
     batch's table) are used when there are any.
     """
-    from .boundaries import assign_areas, read_area_boundaries
+    from sview_assets.sources.boundaries import assign_areas, read_area_boundaries
 
     tables = panorama_tables() if panorama_tables is not None and not Path(postcode_file).is_file() else {}
     read = panorama_locations(tables, Path(postcode_file).parent / "images") if tables else read_postcode_locations(postcode_file, area_column)

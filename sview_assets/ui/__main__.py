@@ -3,7 +3,7 @@
 Starts ``dagster dev`` (webserver and daemon: schedules, sensors, automation) on a
 private port of 127.0.0.1 and serves the guard on ``--port``; stopping this
 process stops both, and if it is killed outright its reaper stops ``dagster dev``'s
-whole process group (:mod:`sview_assets.reaper`).
+whole process group (:mod:`sview_assets.util.reaper`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from ..ports import free_port
-from ..reaper import release, watch_group
-from ..settings import PROJECT_ROOT
+from sview_assets.config.settings import PROJECT_ROOT
+from sview_assets.util.ports import free_port
+from sview_assets.util.reaper import release, watch_group
 
 STARTUP_SECONDS = 180
 STOP_SECONDS = 20
@@ -43,7 +43,7 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = STA
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
-    from .guard import WebserverGuard
+    from sview_assets.ui.guard import WebserverGuard
 
     parser = argparse.ArgumentParser(description="Serve the sview Dagster UI and daemon on 127.0.0.1, refusing other sites and hosts.")
     parser.add_argument("--port", type=int, default=3000, help="port of the UI on 127.0.0.1 (default %(default)s)")

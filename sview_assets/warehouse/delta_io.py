@@ -25,16 +25,16 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 from dagster import InputContext, OutputContext
-from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice, escape_sql_string_literal
-from dagster_deltalake.io_manager import TableConnection
+from dagster_deltalake.io_manager import DbTypeHandler, TableConnection, TableSlice
 from dagster_deltalake_pandas import DeltaLakePandasIOManager
 from dagster_deltalake_pandas.deltalake_pandas_type_handler import DeltaLakePandasTypeHandler
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from pydantic import Field
 
-from ..settings import ensure_writable_folder
-from .tables import VERSIONED_METADATA_KEY, check_model_version, table_folder
+from sview_assets.config.settings import ensure_writable_folder
+from sview_assets.ml.training.model_version import check_model_version
+from sview_assets.warehouse.tables import VERSIONED_METADATA_KEY, table_folder
 
 COMMIT_ATTEMPTS = 6
 CONTENT_KEY = "sview.content_sha256"
@@ -125,6 +125,11 @@ def vacuum_replaced_files(table_uri: str, storage_options: dict, retention_hours
     return {"vacuumed_files": len(stale), "vacuumed_bytes": sum(sizes)}
 
 
+def _sql_string(value: str) -> str:
+    """``value`` inside a single-quoted SQL literal (quotes doubled)."""
+    return str(value).replace("'", "''")
+
+
 def _single_partition(table_slice: TableSlice) -> tuple[str, str]:
     """The (column, value) of the one static partition a partitioned table is written by."""
     dimensions = table_slice.partition_dimensions or []
@@ -154,7 +159,7 @@ def _partition_scope(partition: tuple[str, str] | None) -> tuple[list[str] | Non
     if partition is None:
         return None, None
     column, value = partition
-    return [column], f"{column} = '{escape_sql_string_literal(value)}'"
+    return [column], f"{column} = '{_sql_string(value)}'"
 
 
 def _version_scope(uri: str, options: dict, partition: tuple[str, str], version_column: str, new: str, kept: int) -> tuple[list[str], str]:
@@ -162,8 +167,8 @@ def _version_scope(uri: str, options: dict, partition: tuple[str, str], version_
     column, value = partition
     existing = partition_versions(uri, options, column, value, version_column)
     replaced = sorted(set(replaced_versions(existing, new, kept)) | {new})
-    listed = ", ".join(f"'{escape_sql_string_literal(v)}'" for v in replaced)
-    return [column, version_column], f"{column} = '{escape_sql_string_literal(value)}' AND {version_column} IN ({listed})"
+    listed = ", ".join(f"'{_sql_string(v)}'" for v in replaced)
+    return [column, version_column], f"{column} = '{_sql_string(value)}' AND {version_column} IN ({listed})"
 
 
 def replaced_versions(existing: list[str], new: str, kept: int) -> list[str]:

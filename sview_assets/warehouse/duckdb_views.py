@@ -12,8 +12,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..settings import validate_city
-from .tables import HISTORY_SUFFIX, PLAIN_TABLES, TABLES, TRANSFER_TABLE, VERSION_COLUMN, VERSIONED_TABLES, table_folder, transfer_table_folders
+from sview_assets.config.settings import validate_city
+from sview_assets.warehouse.tables import (
+    HISTORY_SUFFIX,
+    PLAIN_TABLES,
+    TABLES,
+    TRANSFER_TABLE,
+    VERSION_COLUMN,
+    VERSIONED_TABLES,
+    table_folder,
+    transfer_table_folders,
+)
 
 VIEWS_FILE = "views.sql"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 SCHEMA = "main"
@@ -17,21 +16,12 @@ TRANSFER_FOLDER_PREFIX = "transfer_from_"
 VERSIONED_TABLES = ("location_predictions", "lsoa_predictions", "model_metrics")
 TABLES = PLAIN_TABLES + VERSIONED_TABLES
 
-_MODEL_VERSION = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
-
 
 def table_folder(warehouse: Path, table: str) -> Path:
     """The Delta table folder (Parquet files plus ``_delta_log/``) that the I/O manager writes for ``table``."""
     if table not in TABLES:
         raise ValueError(f"{table!r} is not a warehouse table ({', '.join(TABLES)})")
     return Path(warehouse) / SCHEMA / table
-
-
-def check_model_version(value: str) -> str:
-    """``value`` if it has the model-version shape (``YYYYMMDDTHHMMSSZ-<8 hex>``, sortable by time), else a clear error."""
-    if not isinstance(value, str) or not _MODEL_VERSION.match(value):
-        raise ValueError(f"model version {value!r} is not of the form YYYYMMDDTHHMMSSZ-<8 hex digits>; re-materialize ordinal_model for this outcome.")
-    return value
 
 
 def transfer_table_folders(warehouse: Path) -> list[Path]:

@@ -1,0 +1,1 @@
+"""Evaluating models: metrics with intervals, LSOA aggregation, and transfer between cities."""
