@@ -92,7 +92,7 @@ def flat_weight_shapes(width_divisor: int = 1) -> list[tuple[int, ...]]:
 
 
 def row_blocks(array: np.ndarray, rows: int = FC6_BLOCK_ROWS) -> Iterator[np.ndarray]:
-    """Consecutive row blocks of ``array`` (views, no copy)."""
+    """Consecutive row blocks of ``array``: views of a NumPy array, or reads of an HDF5 dataset one block at a time."""
     for start in range(0, len(array), rows):
         yield array[start : start + rows]
 
@@ -170,8 +170,8 @@ def keras_h5_pieces(path: Path) -> Iterator[tuple[int, np.ndarray]]:
             _check_shapes(path, layer, [group[n].shape for n in names], shapes)
             datasets += [group[n] for n in names]
         for position, dataset in enumerate(datasets):
-            for start in range(0, dataset.shape[0], FC6_BLOCK_ROWS):
-                yield position, np.asarray(dataset[start : start + FC6_BLOCK_ROWS], dtype=np.float32)
+            for block in row_blocks(dataset):
+                yield position, np.asarray(block, dtype=np.float32)
 
 
 class _ArraysOnlyUnpickler(pickle.Unpickler):
