@@ -89,7 +89,7 @@ bench: install
 # On a machine with an NVIDIA GPU and PyTorch or JAX for CUDA: needs no .venv and no TensorFlow, only Keras 3, NumPy,
 # h5py, pandas and Pillow beside them, and this project's source (docs/settings.md: "On a GPU").
 bench-gpu:
-	PYTHONPATH=$(CURDIR) $(PYTHON) benchmarks/gpu.py
+	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON) benchmarks/gpu.py
 
 clean-demo:
 	rm -rf $(addprefix data/,$(DEMO_CITIES))
