@@ -26,7 +26,6 @@ from sview_assets.defs.assets.predictions import build_prediction_assets
 from sview_assets.defs.assets.training import build_training_assets
 from sview_assets.defs.assets.transfer import build_transfer_assets
 from sview_assets.defs.assets.views import build_view_assets
-from sview_assets.defs.checks import build_label_checks
 from sview_assets.defs.executors import executor_from_env
 from sview_assets.defs.jobs import build_city_jobs
 from sview_assets.defs.resources import Vgg16Resource, warehouse_io_manager, warehouse_resources
@@ -57,7 +56,6 @@ def build_city(city: str, streetview: bool = False) -> dg.Definitions:
             *build_view_assets(scope),
             *build_gis_assets(scope),
         ],
-        asset_checks=build_label_checks(scope),
         jobs=list(jobs.values()),
         sensors=[build_image_batch_sensor(scope, jobs)],
     )

@@ -31,7 +31,7 @@ def test_a_city_with_only_coordinates_gets_its_areas_by_point_in_polygon_and_rep
 
     city = build_city("north")
     instance = dg.DagsterInstance.ephemeral()
-    assets = [*city_assets(city, "north", "postcode_locations", "lsoa_labels"), *city.asset_checks]
+    assets = city_assets(city, "north", "postcode_locations", "lsoa_labels")
     result = dg.materialize(assets, instance=instance, resources=city_resources(settings))
     assert result.success
     metadata = result.asset_materializations_for_node("north__postcode_locations")[0].metadata

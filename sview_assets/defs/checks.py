@@ -1,4 +1,10 @@
-"""Asset checks on the label tables (checks of partitioned assets live with their assets)."""
+"""Checks of the label tables, declared on their assets and evaluated in the asset's own step.
+
+Each check is a :class:`dg.AssetCheckSpec` on ``postcode_locations`` or ``lsoa_labels`` and a function
+of the table just built. Evaluating them in the asset's own step, rather than as six steps of their own,
+spares every labels run six process starts, each of which loads the whole code location; each check still
+shows under its asset in the UI with a history of its own.
+"""
 
 import dagster as dg
 import pandas as pd
@@ -13,6 +19,24 @@ LOCATIONS_IN_AREAS = "every_location_in_an_area"
 IMG_ID_UNIQUE = "img_id_unique"
 DECILES_FROM_DATA = "deciles_decided_by_values"
 TIE_DECIDED_LIMIT = 0.1
+
+LOCATION_CHECKS = {
+    IMG_ID_UNIQUE: "One row per image location.",
+    LOCATIONS_IN_AREAS: "Every location has an area (a location placed by point in polygon may lie outside every area of the boundary file).",
+}
+LABEL_CHECKS = {
+    DECILES_BALANCED: "Every outcome's ten deciles hold the same number of LSOAs, give or take one.",
+    DECILES_FROM_DATA: f"No outcome has more than {TIE_DECIDED_LIMIT:.0%} of its LSOAs in ties that span deciles "
+    "(a constant or near-constant outcome would be cut by LSOA code order).",
+    KEYS_UNIQUE: "One row per (LSOA, outcome).",
+    LOCATIONS_LABELLED: "Every image location's LSOA has a label for every outcome found; reports the shortfall.",
+}
+
+
+def check_specs(scope: CityScope, name: AssetName) -> list[dg.AssetCheckSpec]:
+    """The specs of the checks of the label table ``name`` (``postcode_locations`` or ``lsoa_labels``)."""
+    checks = LOCATION_CHECKS if name == AssetName.POSTCODE_LOCATIONS else LABEL_CHECKS
+    return [dg.AssetCheckSpec(check, asset=scope.key(name), description=text) for check, text in checks.items()]
 
 
 def decile_imbalance(labels: pd.DataFrame) -> dict[str, int]:
@@ -42,6 +66,7 @@ def decided_by_values_result(labels: pd.DataFrame) -> dg.AssetCheckResult:
         for k, v in sorted(bad.items())
     ]
     return dg.AssetCheckResult(
+        check_name=DECILES_FROM_DATA,
         passed=not bad,
         severity=dg.AssetCheckSeverity.ERROR,
         description=" ".join(problems) or "Every outcome's deciles follow its values.",
@@ -49,66 +74,39 @@ def decided_by_values_result(labels: pd.DataFrame) -> dg.AssetCheckResult:
     )
 
 
-def build_label_checks(scope: CityScope) -> list[dg.AssetChecksDefinition]:
-    """Checks of the city's label tables."""
-
-    @dg.asset_check(
-        asset=scope.key(AssetName.LSOA_LABELS),
-        name=DECILES_BALANCED,
-        description="Every outcome's ten deciles hold the same number of LSOAs, give or take one.",
-    )
-    def deciles_balanced(lsoa_labels: pd.DataFrame) -> dg.AssetCheckResult:
-        spread = decile_imbalance(lsoa_labels)
-        unbalanced = {k: v for k, v in spread.items() if v > 1}
-        return dg.AssetCheckResult(passed=not unbalanced, metadata={"max_minus_min_per_outcome": dg.MetadataValue.json(spread)})
-
-    @dg.asset_check(
-        asset=scope.key(AssetName.LSOA_LABELS),
-        name=DECILES_FROM_DATA,
-        description=f"No outcome has more than {TIE_DECIDED_LIMIT:.0%} of its LSOAs in ties that span deciles (a constant or near-constant outcome would be cut by LSOA code order).",
-    )
-    def deciles_decided_by_values(lsoa_labels: pd.DataFrame) -> dg.AssetCheckResult:
-        return decided_by_values_result(lsoa_labels)
-
-    @dg.asset_check(asset=scope.key(AssetName.LSOA_LABELS), name=KEYS_UNIQUE, description="One row per (LSOA, outcome).")
-    def label_keys_unique(lsoa_labels: pd.DataFrame) -> dg.AssetCheckResult:
-        duplicates = int(lsoa_labels.duplicated(["lsoa11", "outcome"]).sum())
-        return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_rows": duplicates})
-
-    @dg.asset_check(asset=scope.key(AssetName.POSTCODE_LOCATIONS), name=IMG_ID_UNIQUE, description="One row per image location.")
-    def img_id_unique(postcode_locations: pd.DataFrame) -> dg.AssetCheckResult:
-        duplicates = int(postcode_locations["img_id"].duplicated().sum())
-        return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_img_ids": duplicates})
-
-    @dg.asset_check(
-        asset=scope.key(AssetName.POSTCODE_LOCATIONS),
-        name=LOCATIONS_IN_AREAS,
-        description="Every location has an area (a location placed by point in polygon may lie outside every area of the boundary file).",
-    )
-    def every_location_in_an_area(postcode_locations: pd.DataFrame) -> dg.AssetCheckResult:
-        outside = postcode_locations.loc[postcode_locations["lsoa11"].isna(), "img_id"].tolist()
-        return dg.AssetCheckResult(
+def location_check_results(locations: pd.DataFrame) -> list[dg.AssetCheckResult]:
+    """The results of :data:`LOCATION_CHECKS` on a ``postcode_locations`` table."""
+    duplicates = int(locations["img_id"].duplicated().sum())
+    outside = locations.loc[locations["lsoa11"].isna(), "img_id"].tolist()
+    return [
+        dg.AssetCheckResult(check_name=IMG_ID_UNIQUE, passed=duplicates == 0, metadata={"duplicate_img_ids": duplicates}),
+        dg.AssetCheckResult(
+            check_name=LOCATIONS_IN_AREAS,
             passed=not outside,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"locations_without_area": len(outside), "img_ids": dg.MetadataValue.json(outside[:50])},
-        )
+        ),
+    ]
 
-    @dg.asset_check(
-        asset=scope.key(AssetName.LSOA_LABELS),
-        name=LOCATIONS_LABELLED,
-        additional_ins={"postcode_locations": scope.table_in(AssetName.POSTCODE_LOCATIONS)},
-        description="Every image location's LSOA has a label for every outcome found; reports the shortfall.",
-    )
-    def every_location_has_labels(lsoa_labels: pd.DataFrame, postcode_locations: pd.DataFrame) -> dg.AssetCheckResult:
-        shortfall = {}
-        for outcome, rows in lsoa_labels.groupby("outcome"):
-            missing = ~postcode_locations["lsoa11"].isin(rows["lsoa11"])
-            if missing.any():
-                shortfall[outcome] = int(missing.sum())
-        return dg.AssetCheckResult(
+
+def label_check_results(labels: pd.DataFrame, locations: pd.DataFrame) -> list[dg.AssetCheckResult]:
+    """The results of :data:`LABEL_CHECKS` on an ``lsoa_labels`` table built for ``locations``."""
+    spread = decile_imbalance(labels)
+    unbalanced = {k: v for k, v in spread.items() if v > 1}
+    duplicates = int(labels.duplicated(["lsoa11", "outcome"]).sum())
+    shortfall = {}
+    for outcome, rows in labels.groupby("outcome"):
+        missing = ~locations["lsoa11"].isin(rows["lsoa11"])
+        if missing.any():
+            shortfall[outcome] = int(missing.sum())
+    return [
+        dg.AssetCheckResult(check_name=DECILES_BALANCED, passed=not unbalanced, metadata={"max_minus_min_per_outcome": dg.MetadataValue.json(spread)}),
+        decided_by_values_result(labels),
+        dg.AssetCheckResult(check_name=KEYS_UNIQUE, passed=duplicates == 0, metadata={"duplicate_rows": duplicates}),
+        dg.AssetCheckResult(
+            check_name=LOCATIONS_LABELLED,
             passed=not shortfall,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"locations_without_label": dg.MetadataValue.json(shortfall)},
-        )
-
-    return [deciles_balanced, deciles_decided_by_values, label_keys_unique, img_id_unique, every_location_in_an_area, every_location_has_labels]
+        ),
+    ]

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from sview_assets.config.declarations import DECLARATION_FILE, Declarations, read_declarations
 from sview_assets.config.settings import CityPaths, Storage
+from sview_assets.defs.checks import check_specs, label_check_results, location_check_results
 from sview_assets.defs.conditions import start_a_new_city
 from sview_assets.defs.metadata import preview
 from sview_assets.defs.names import AssetName
@@ -51,8 +52,9 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         **scope.asset_args(AssetName.POSTCODE_LOCATIONS, table=True),
         kinds=KINDS,
         automation_condition=start_a_new_city(),
+        check_specs=check_specs(scope, AssetName.POSTCODE_LOCATIONS),
     )
-    def postcode_locations(context: dg.AssetExecutionContext, config: PostcodeConfig, storage: Storage) -> pd.DataFrame:
+    def postcode_locations(context: dg.AssetExecutionContext, config: PostcodeConfig, storage: Storage):
         """One row per image location (img_id) with its postcode, output area, LSOA (area), MSOA and coordinates.
 
         Read from the ONS Postcode Directory CSV in `data/<city>/raw/`; rows without an img_id are
@@ -87,33 +89,33 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 "img_ids_outside_every_area": dg.MetadataValue.json(outside[:50]),
                 "locations_in_several_areas": placed_locations.in_several_areas,
             }
-        context.add_output_metadata(
-            {
-                "locations": len(frame),
-                "lsoas": int(frame["lsoa11"].nunique()),
-                "msoas": int(frame["msoa11"].nunique()),
-                "rows_without_image": result.rows_without_image,
-                "area_column": result.area_column or "(point in polygon)",
-                "source_file": dg.MetadataValue.path(str(source_file)) if not result.panorama_batches else "(none: the panorama tables)",
-                "panorama_batches": dg.MetadataValue.json(list(result.panorama_batches)),
-                **placed,
-                "preview": preview(frame),
-            }
-        )
-        return frame
+        metadata = {
+            "locations": len(frame),
+            "lsoas": int(frame["lsoa11"].nunique()),
+            "msoas": int(frame["msoa11"].nunique()),
+            "rows_without_image": result.rows_without_image,
+            "area_column": result.area_column or "(point in polygon)",
+            "source_file": dg.MetadataValue.path(str(source_file)) if not result.panorama_batches else "(none: the panorama tables)",
+            "panorama_batches": dg.MetadataValue.json(list(result.panorama_batches)),
+            **placed,
+            "preview": preview(frame),
+        }
+        yield dg.Output(frame, metadata=metadata)
+        yield from location_check_results(frame)
 
     @dg.asset(
         **scope.asset_args(AssetName.LSOA_LABELS, table=True),
         ins={"postcode_locations": scope.table_in(AssetName.POSTCODE_LOCATIONS)},
         kinds=KINDS,
         automation_condition=start_a_new_city(),
+        check_specs=check_specs(scope, AssetName.LSOA_LABELS),
     )
     def lsoa_labels(
         context: dg.AssetExecutionContext,
         config: DeclarationsConfig,
         storage: Storage,
         postcode_locations: pd.DataFrame,
-    ) -> pd.DataFrame:
+    ):
         """Raw value and within-city decile of every declared outcome for every area of the city (long table).
 
         The outcomes are those declared in the city's `outcomes.toml` (standard English declarations and
@@ -135,22 +137,21 @@ def build_label_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
             context.log.warning(f"outcome partition(s) {removed} removed: their labels are gone (earlier prediction rows stay in the tables)")
         labels = build.labels
         counts = labels.groupby("outcome")["lsoa11"].count()
-        context.add_output_metadata(
-            {
-                "rows": len(labels),
-                "lsoas": int(labels["lsoa11"].nunique()),
-                "outcomes": dg.MetadataValue.json({k: int(counts[k]) for k in build.outcomes}),
-                "outcomes_not_built": dg.MetadataValue.json(build.outcomes_not_built),
-                "outcome_partitions_added": dg.MetadataValue.json(added),
-                "outcome_partitions_removed": dg.MetadataValue.json(removed),
-                "declarations": dg.MetadataValue.path(str(declarations.path)) if declarations.from_file else "default English sources (no outcomes.toml)",
-                "standard_declarations": dg.MetadataValue.json(list(declarations.standards)),
-                "sources_read": dg.MetadataValue.json(build.sources_read),
-                "sources_missing": dg.MetadataValue.json(build.sources_missing),
-                "city_lsoas_without_label": dg.MetadataValue.json(build.lsoas_without_labels),
-                "preview": preview(labels),
-            }
-        )
-        return labels
+        metadata = {
+            "rows": len(labels),
+            "lsoas": int(labels["lsoa11"].nunique()),
+            "outcomes": dg.MetadataValue.json({k: int(counts[k]) for k in build.outcomes}),
+            "outcomes_not_built": dg.MetadataValue.json(build.outcomes_not_built),
+            "outcome_partitions_added": dg.MetadataValue.json(added),
+            "outcome_partitions_removed": dg.MetadataValue.json(removed),
+            "declarations": dg.MetadataValue.path(str(declarations.path)) if declarations.from_file else "default English sources (no outcomes.toml)",
+            "standard_declarations": dg.MetadataValue.json(list(declarations.standards)),
+            "sources_read": dg.MetadataValue.json(build.sources_read),
+            "sources_missing": dg.MetadataValue.json(build.sources_missing),
+            "city_lsoas_without_label": dg.MetadataValue.json(build.lsoas_without_labels),
+            "preview": preview(labels),
+        }
+        yield dg.Output(labels, metadata=metadata)
+        yield from label_check_results(labels, postcode_locations)
 
     return [postcode_locations, lsoa_labels]
