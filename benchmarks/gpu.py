@@ -199,6 +199,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=LONDON_LOCATIONS, help="rows of the generated training set (London's by default)")
     parser.add_argument("--timed-rows", type=int, default=40_000, help="rows streamed while timing training")
     parser.add_argument("--allow-cpu", action="store_true", help="run without a GPU (to check this script; use small sizes)")
+    parser.add_argument(
+        "--width-divisor",
+        type=int,
+        default=1,
+        help="narrow VGG16's convolutions by this factor (2 to 64) to check this script quickly; the VGG16 figures are then not VGG16's",
+    )
     args = parser.parse_args(argv)
     try:
         backend, device = choose_backend(args.allow_cpu)
@@ -218,9 +224,9 @@ def main(argv: list[str] | None = None) -> None:
         paths = write_jpegs(folder, max(args.locations, -(-args.model_images // 4)))
         flat = [p for row in paths for p in row][: args.model_images]
         images = np.stack([load_and_preprocess(p) for p in flat])
-        fp32_model, weights = build_fc6_extractor(None, 0, FLOAT32)
+        fp32_model, weights = build_fc6_extractor(None, 0, FLOAT32, args.width_divisor)
         fp32_rate, fp32_features = model_rate(fp32_model, images, args.batch, repeats=3)
-        mixed_model, _ = build_fc6_extractor(None, 0, mixed)
+        mixed_model, _ = build_fc6_extractor(None, 0, mixed, args.width_divisor)
         mixed_rate, mixed_features = model_rate(mixed_model, images, args.batch, repeats=3)
         cosine = (fp32_features * mixed_features).sum(1) / np.linalg.norm(fp32_features, axis=1) / np.linalg.norm(mixed_features, axis=1)
         per_call = max(1, args.batch // 4)

@@ -23,6 +23,7 @@ from .helpers import ALL_ASSETS, E2E_CITY, city_environment, expected_once, mate
 
 pytestmark = pytest.mark.slow
 TINY_TRAIN = {"epochs": 2, "batch_size": 16, "patience": 2, "folds": 3}
+"""The served city's training.toml: the daemon's runs take no config, so the city's file keeps them short."""
 
 
 def wait_for_server(port: int, process: subprocess.Popen, timeout: float = 180) -> None:
@@ -164,6 +165,7 @@ def served_city(tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     settings = make_city(root / "data", E2E_CITY, city="served")
     (settings.paths.root / "outcomes.toml").write_text('standard = ["london_income_2012_13"]\n')
+    (settings.paths.root / "training.toml").write_text("".join(f"{key} = {value}\n" for key, value in TINY_TRAIN.items()))
     held = root / "batch_002.zip"
     shutil.move(settings.paths.raw_images / "batch_002.zip", held)
     # The deployment's cities come from data/cities.toml, as a user's would (not SVIEW_CITY).
@@ -229,6 +231,11 @@ def test_materialize_all_through_graphql_behind_the_guard_materializes_every_ass
         # depends on which manifest run finishes first; either way each batch is extracted once.
         assert sorted(key for keys in feature_runs for key in keys) == ["batch_000", "batch_001"], feature_runs
         assert materializations_by_run(instance, {r.run_id for r in runs}) == expected_once(["batch_000", "batch_001"], E2E_OUTCOMES)
+        models = instance.fetch_materializations(dg.AssetKey(["served", "ordinal_model"]), limit=10).records
+        trained = [record.asset_materialization.metadata for record in models]
+        assert len(trained) == 2 and all(m["preset"].value == "default" for m in trained)
+        assert all({key: m["hyperparameters"].value[key] for key in TINY_TRAIN} == TINY_TRAIN for m in trained)
+        assert all(len(m["epochs_per_model"].value) == TINY_TRAIN["folds"] + 1 for m in trained)
     with connect(settings) as connection:
         summary = connection.execute("SELECT outcome, method, n_lsoas FROM metrics_summary ORDER BY outcome, method").fetchall()
         lsoas = connection.execute("SELECT count(DISTINCT lsoa11) FROM location_predictions").fetchone()[0]

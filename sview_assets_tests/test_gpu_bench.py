@@ -33,9 +33,11 @@ def test_bad_arguments_are_refused():
 
 @pytest.mark.slow
 def test_on_the_cpu_it_prints_every_figure():
-    done = run("--allow-cpu", "--locations", "2", "--model-images", "8", "--batch", "8", "--rows", "300", "--timed-rows", "200", backend="jax")
+    sizes = ("--locations", "2", "--model-images", "8", "--batch", "8", "--rows", "300", "--timed-rows", "200", "--width-divisor", "16")
+    done = run("--allow-cpu", *sizes, backend="jax")
     assert done.returncode == 0, done.stderr[-2000:]
     answer = json.loads(done.stdout[done.stdout.index("{") :])
+    assert answer["weights"].endswith("VGG16 narrowed 16x"), answer["weights"]
     assert answer["backend"] == "jax" and answer["device"] == "CPU" and answer["mixed_precision"] == "bfloat16"
     assert set(answer["vgg16_images_per_second"]) == {"float32", "bfloat16"} and all(v > 0 for v in answer["vgg16_images_per_second"].values())
     assert answer["mixed_min_cosine_to_float32"] > 0.999

@@ -108,7 +108,7 @@ def test_paper_preset_trains_without_held_out_lsoas_and_keeps_the_best_late_chec
     from sview_assets.ml.training.presets import LAST_EPOCH_TRAIN_LOSS, PRESETS
 
     signal_path, _ = planted
-    settings = TrainConfig(preset="paper", epochs=2, folds=2).to_settings()
+    settings = TrainConfig(preset="paper", epochs=2, folds=2).to_settings()[1]
     assert settings.learning_rate == PRESETS["paper"].learning_rate == 5e-6 and settings.batch_size == 10
     assert settings.selection == LAST_EPOCH_TRAIN_LOSS and (settings.epochs, settings.folds) == (2, 2)
     with pytest.raises(ValueError, match="Unknown training preset 'fast'"):
@@ -156,7 +156,7 @@ def test_the_launchpad_config_and_the_cli_flags_are_made_from_the_settings_decla
     from sview_assets.ml.training.presets import setting_fields
 
     assert list(TrainConfig.model_fields) == ["preset", *(f.name for f in fields(TrainSettings))]
-    assert TrainConfig(learning_rate=0.5).to_settings().learning_rate == 0.5
+    assert TrainConfig(learning_rate=0.5).to_settings()[1].learning_rate == 0.5
     with pytest.raises(SystemExit):
         main(["--help"])
     usage = capsys.readouterr().out

@@ -25,7 +25,7 @@ from sview_assets.cli.instance_access import InstanceUnavailable, database_unava
 from sview_assets.cli.run_launch import EngineRunner, InProcessRunner, RunSpec, runner_from_env
 from sview_assets.cli.run_plan import plan_stages
 from sview_assets.config.cities import RUN_CITIES_ENV, CitiesFileError, TransferPair, read_deployment
-from sview_assets.config.declarations import DECLARATION_FILE, DeclarationError, read_declarations
+from sview_assets.config.declarations import DECLARATION_FILE, read_declarations
 from sview_assets.config.settings import Storage
 from sview_assets.defs.names import AssetName
 from sview_assets.defs.scope import CityScope
@@ -137,15 +137,22 @@ def _chosen_outcomes(instance: dg.DagsterInstance, scope: CityScope, outcomes: l
 
 def main(argv: list[str] | None = None) -> None:
     from sview_assets.cli.report import print_metrics, print_transfer
+    from sview_assets.ml.training.city_training import TRAINING_SETTINGS_FILE, read_city_training
     from sview_assets.ml.training.presets import PRESETS, setting_fields
 
     parser = argparse.ArgumentParser(description="Materialize every sview asset of the configured cities (data/cities.toml or SVIEW_CITY), in this process.")
     parser.add_argument("--city", action="append", help="a city to run (repeat for several; default: every city of the deployment)")
     parser.add_argument("--outcomes", nargs="*", help="outcomes to train (default: every outcome the city's declarations and label files provide)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="training preset: 'default' (fast, early stopping) or 'paper' (the original code's settings)")
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="training preset: 'default' (fast, early stopping) or 'paper' (the original code's settings); default: the city's training.toml, else 'default'",
+    )
     flags = [(name, kind, description) for name, kind, description, command_line in setting_fields() if command_line]
     for name, kind, description in flags:
-        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"override the preset's value: {description[0].lower()}{description[1:]}")
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", type=kind, help=f"override the city's training.toml and the preset: {description[0].lower()}{description[1:]}"
+        )
     args = parser.parse_args(argv)
     overrides = {k: v for k in ("preset", *(name for name, _, _ in flags)) if (v := getattr(args, k)) is not None}
 
@@ -168,9 +175,11 @@ def main(argv: list[str] | None = None) -> None:
 
     declared = set()
     for city in cities:
+        paths = storage.for_city(city).paths
         try:
-            declared |= set(read_declarations(storage.for_city(city).paths.city_file(DECLARATION_FILE)).keys)
-        except DeclarationError as exc:
+            declared |= set(read_declarations(paths.city_file(DECLARATION_FILE)).keys)
+            read_city_training(paths.city_file(TRAINING_SETTINGS_FILE))
+        except ValueError as exc:  # a DeclarationError, or a bad training.toml
             parser.error(str(exc))
     unknown = sorted(set(args.outcomes or []) - declared)
     if unknown:

@@ -104,11 +104,11 @@ class CityPaths:
         return _confined(self.root, name, "folder")
 
     def copy_inputs_to(self, other: CityPaths) -> None:
-        """Copy what a user provides for the city (``raw/`` and its ``outcomes.toml``) into ``other``'s folder."""
+        """Copy what a user provides for the city (``raw/``, its ``outcomes.toml`` and ``training.toml``) into ``other``'s folder."""
         shutil.copytree(self.raw, other.raw)
-        declarations = self.root / "outcomes.toml"
-        if declarations.is_file():
-            shutil.copy(declarations, other.root / declarations.name)
+        for name in ("outcomes.toml", "training.toml"):
+            if (self.root / name).is_file():
+                shutil.copy(self.root / name, other.root / name)
 
     @property
     def raw_images(self) -> Path:

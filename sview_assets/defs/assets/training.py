@@ -11,26 +11,31 @@ from sview_assets.defs.conditions import keep_up_to_date
 from sview_assets.defs.metadata import figure_markdown, worker_label
 from sview_assets.defs.names import TENSORFLOW_TAG, AssetName
 from sview_assets.defs.scope import CityScope
+from sview_assets.ml.training.city_training import TRAINING_SETTINGS_FILE, CityTraining, read_city_training
 from sview_assets.ml.training.model_version import ModelVersion
-from sview_assets.ml.training.presets import PRESETS, TrainSettings, preset_settings, setting_fields
+from sview_assets.ml.training.presets import PRESETS, TrainSettings, setting_fields
 
 SCORES_USABLE = "scores_finite_and_varied"
-_FROM_PRESET = " Empty: the preset's value."
+_FROM_PRESET = f" Empty: the city's {TRAINING_SETTINGS_FILE}, else the preset's value."
 
 
 class _TrainConfigBase(dg.Config):
     """Hyper-parameters of one outcome's training; the same seed and data give the same scores.
 
-    Pick a preset, then override single values; an empty field takes the preset's value.
+    Pick a preset, then override single values; an empty field takes the value of the city's
+    `data/<city>/training.toml`, else the preset's.
     """
 
-    preset: str = Field(
-        default="default", description=f"Training preset: {' or '.join(repr(p) for p in PRESETS)} (the original code's settings; see docs/method.md)."
+    preset: str | None = Field(
+        default=None,
+        description=f"Training preset: {' or '.join(repr(p) for p in PRESETS)} (the original code's settings; see docs/method.md). "
+        f"Empty: the city's {TRAINING_SETTINGS_FILE}, else 'default'.",
     )
 
-    def to_settings(self) -> TrainSettings:
+    def to_settings(self, city: CityTraining | None = None) -> tuple[str, TrainSettings]:
+        """The preset name and settings of this run: this config's fields over the city's file over the preset."""
         overrides = {key: value for key, value in self.model_dump().items() if key != "preset" and value is not None}
-        return preset_settings(self.preset, **overrides)
+        return (city or CityTraining()).settings(self.preset, **overrides)
 
 
 TrainConfig = create_model(
@@ -97,10 +102,12 @@ def build_training_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
         paths = storage.for_city(scope.city).paths
         if not paths.training_set.is_file():
             raise FileNotFoundError(f"{paths.training_set} does not exist; materialize training_set first.")
-        cfg = config.to_settings()
-        context.log.info(f"{outcome}: training with preset {config.preset!r}: {asdict(cfg)}")
+        city_training = read_city_training(paths.city_file(TRAINING_SETTINGS_FILE))
+        preset, cfg = config.to_settings(city_training)
+        from_file = f" (defaults from {city_training.path})" if city_training.path else ""
+        context.log.info(f"{outcome}: training with preset {preset!r}{from_file}: {asdict(cfg)}")
         provenance = read_feature_attrs(paths.training_set)
-        version = ModelVersion.new(context.run_id, config.preset, provenance)
+        version = ModelVersion.new(context.run_id, preset, provenance)
         checkpoints = FoldCheckpoints(checkpoint_folder(paths.models, outcome), inputs_key(paths.training_set, outcome, asdict(cfg)))
         with atomic_directory(paths.model_dir(outcome)) as folder:
             result = train_outcome(paths.training_set, outcome, cfg, folder, log=context.log.info, checkpoints=checkpoints)
@@ -114,7 +121,7 @@ def build_training_assets(scope: CityScope) -> list[dg.AssetsDefinition]:
                 )
             version.write(folder)
         checkpoints.clear()
-        yield dg.MaterializeResult(metadata=_model_metadata(paths.model_dir(outcome), outcome, version, result, config.preset, cfg, provenance, cores, device))
+        yield dg.MaterializeResult(metadata=_model_metadata(paths.model_dir(outcome), outcome, version, result, preset, cfg, provenance, cores, device))
         yield check
 
     return [ordinal_model]
