@@ -43,13 +43,16 @@ def test_a_missing_label_file_and_two_locations_outside_every_area_are_both_said
     assert "image batch batch_000: 30 locations, 30 with all four headings; no features yet" in out
     assert "locations with all four images: 60 of 60" in out
     assert "9 outcome(s) can be trained: income, employment" in out
+    assert f"training: preset 'default' (no {tiny_city.paths.root / 'training.toml'}, so the preset's values;" in out
     assert files_under(tiny_city.paths.root) == before, "the check writes nothing"
 
 
 def test_a_declared_file_that_is_missing_stops_the_city_with_the_declaration_line(tiny_city):
     (tiny_city.paths.root / "outcomes.toml").write_text('standard = ["iod_2015"]\n\n[[source]]\nname = "acs"\nfile = "acs.csv"\narea_column = "GEOID"\n')
+    (tiny_city.paths.root / "training.toml").write_text("epoch = 3\n")
     done = run_check(tiny_city)
     assert done.returncode == 1
+    assert f"training: the model runs will fail: {tiny_city.paths.root / 'training.toml'}: 'epoch' is not a training setting" in done.stdout
     assert f"labels: the labels run will fail: {tiny_city.paths.root / 'outcomes.toml'}, line 3: source 'acs' reads" in done.stdout
     assert "no outcome can be trained" in done.stdout
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sview_assets.config.declarations import DECLARATION_FILE, DeclarationError, read_declarations
-from sview_assets.config.settings import SviewSettings
+from sview_assets.config.settings import CityPaths, SviewSettings
 from sview_assets.defs.staleness import current_views, inventory_features
 from sview_assets.ml.features.feature_store import ExtractorRecipe
+from sview_assets.ml.training.city_training import TRAINING_SETTINGS_FILE, read_city_training
 from sview_assets.sources.common import SourceFormatError
 from sview_assets.sources.files import BOUNDARY_FILE, POSTCODE_FILE
 from sview_assets.sources.images import HEADINGS, BatchSource, find_batches, panorama_tables
@@ -135,11 +136,25 @@ def check_city(
             report.findings += label_findings(build)
             report.trainable = build.outcomes
     _check_images(settings, recipe, report, set(placed.locations["img_id"]) if placed is not None else None)
+    _check_training(paths, report)
     if report.exit_code == 0:
         report.add(True, f"{len(report.trainable)} outcome(s) can be trained: {', '.join(report.trainable)}")
     else:
         report.add(False, "no outcome can be trained until the problems above are fixed")
     return report
+
+
+def _check_training(paths: CityPaths, report: Preflight) -> None:
+    """The training settings that runs no one configures will use, or why the city's training.toml is refused."""
+    try:
+        city = read_city_training(paths.city_file(TRAINING_SETTINGS_FILE))
+    except ValueError as exc:
+        report.add(False, f"training: the model runs will fail: {exc}")
+        report.blocked = True
+        return
+    where = f"{city.path}" if city.path else f"no {paths.city_file(TRAINING_SETTINGS_FILE)}, so the preset's values"
+    values = ", ".join(f"{k} = {v}" for k, v in city.values.items())
+    report.add(True, f"training: preset {city.preset!r}{f' with {values}' if values else ''} ({where}; the launchpad and CLI flags override it)")
 
 
 def _check_images(settings: SviewSettings, recipe: ExtractorRecipe, report: Preflight, table_ids: set[int] | None) -> None:
