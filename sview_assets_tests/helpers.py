@@ -185,6 +185,21 @@ def train_a_few_steps(network, x, y, steps: int = 5):
 WAIT_FILE_ENV = "SVIEW_TEST_WAIT_FILE"
 
 
+def labels_job_from_environment():
+    """The labels job of the code location that ``$SVIEW_DATA_ROOT``, ``$SVIEW_CITY`` and ``$SVIEW_EXECUTOR`` configure,
+    built anew in every process that reconstructs it (the executor's step processes)."""
+    import os
+
+    from sview_assets.definitions import build_definitions
+
+    return build_definitions().resolve_job_def(f"{os.environ['SVIEW_CITY']}__labels_job")
+
+
+def labels_job_again_from_environment():
+    """The same job under another name, for a test of another executor (Dagster keeps one reconstructed job per name and process)."""
+    return labels_job_from_environment()
+
+
 def a_step_that_waits_from_environment():
     """A job of one step that writes which Dask worker runs it into ``$SVIEW_TEST_WAIT_FILE``, then waits a minute
     unless that file's folder holds ``go`` (so a test can kill the worker mid-step, then re-run quickly)."""

@@ -112,7 +112,7 @@ def stage_job(*asset_keys: str) -> dg.JobDefinition:
 
 def runner_from_env(defs: dg.Definitions) -> InProcessRunner | EngineRunner:
     """In-process runs, or engine runs when ``$SVIEW_EXECUTOR`` names a distributed executor."""
-    if (os.environ.get(EXECUTOR_ENV) or "multiprocess") == "multiprocess":
+    if (os.environ.get(EXECUTOR_ENV) or "multiprocess") in ("multiprocess", "in_process"):
         return InProcessRunner(defs.resolve_implicit_global_asset_job_def())
     if not os.environ.get("DAGSTER_HOME"):
         raise ValueError(

@@ -1,4 +1,5 @@
-"""Which engine executes the steps of a run: Dagster's multiprocess executor on this machine (the default), or
+"""Which engine executes the steps of a run: Dagster's multiprocess executor on this machine (the default), every
+step in the run's own process (``SVIEW_EXECUTOR=in_process``: no process start per step, for small machines), or
 Dask workers on other processes or machines (``SVIEW_EXECUTOR=dask``, ``SVIEW_DASK_SCHEDULER=tcp://host:port``),
 or a Kubernetes job per step (``SVIEW_EXECUTOR=k8s``, under the Dagster Helm chart; see ``deploy/``).
 
@@ -23,8 +24,12 @@ TENSORFLOW_STEPS_AT_ONCE = 1
 
 
 def executor_from_env() -> dg.ExecutorDefinition:
-    """The executor ``$SVIEW_EXECUTOR`` names: ``multiprocess`` (default) or ``dask``."""
+    """The executor ``$SVIEW_EXECUTOR`` names: ``multiprocess`` (default), ``in_process``, ``dask`` or ``k8s``."""
     kind = os.environ.get(EXECUTOR_ENV) or "multiprocess"
+    if kind == "in_process":
+        # One process per run: each step saves the 5 to 8 s a step process takes to start on a 2-core host, and
+        # TensorFlow is imported once per run; a step that kills the process fails the whole run (the watchdog says so).
+        return dg.in_process_executor
     if kind == "multiprocess":
         return dg.multiprocess_executor.configured(
             {
@@ -48,7 +53,7 @@ def executor_from_env() -> dg.ExecutorDefinition:
 
         # A Kubernetes job per step, with the image, volumes and variables of the run launcher (deploy/helm).
         return k8s_job_executor
-    raise ValueError(f"{EXECUTOR_ENV}={kind!r}: expected 'multiprocess', 'dask' or 'k8s'.")
+    raise ValueError(f"{EXECUTOR_ENV}={kind!r}: expected 'multiprocess', 'in_process', 'dask' or 'k8s'.")
 
 
 def feature_step_tags() -> dict[str, object]:
