@@ -171,7 +171,7 @@ def served_city(tmp_path_factory):
     # The deployment's cities come from data/cities.toml, as a user's would (not SVIEW_CITY).
     (root / "data" / "cities.toml").write_text('cities = ["served"]\n')
     # Every step of a run in the run's process: the daemon's path is under test here, not the step processes
-    # (the watchdog and CLI tests run those), and each step process costs 5 to 8 s of the two cores.
+    # (test_executors.py runs those), and each step process costs 5 to 8 s of the two cores.
     env = {**city_environment(settings, root / "dagster_home"), "SVIEW_SENSOR_INTERVAL_SECONDS": "5", "SVIEW_EXECUTOR": "in_process"}
     env.pop("SVIEW_CITY")
     port = free_port()
