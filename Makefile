@@ -1,5 +1,7 @@
 # sview: `make demo` runs the whole pipeline on the demo city, `make test` runs the tests.
 # Every target creates .venv and installs the project into it when missing or outdated.
+# The install compiles every installed module to bytecode once, on all cores: where PYTHONDONTWRITEBYTECODE
+# is set, Python would otherwise compile TensorFlow from source in every process that imports it (14 s, not 7).
 
 PYTHON ?= python3
 VENV := .venv
@@ -16,6 +18,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev,cluster]"
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null
 	@touch $(STAMP)
 
 install: $(STAMP)
