@@ -254,6 +254,7 @@ def test_city_names_cannot_escape_the_data_root(tmp_path):
         _ = SviewSettings(data_root=str(tmp_path), city="../etc").paths
 
 
+@pytest.mark.slow
 def test_a_failing_score_check_keeps_the_previous_model_and_predictions(city_copy, random_vgg16):
     settings, instance = city_copy
     defs = definitions_for_city(settings, random_vgg16)

@@ -52,6 +52,7 @@ def planted(tmp_path_factory):
     return planted_training_set(root / "signal.h5"), planted_training_set(root / "shuffled.h5", shuffle_labels=True)
 
 
+@pytest.mark.slow
 def test_planted_signal_is_recovered_and_shuffled_labels_are_not(planted, tmp_path):
     signal_path, shuffled_path = planted
     (tmp_path / "a").mkdir()

@@ -58,6 +58,7 @@ def test_a_fraction_that_leaves_too_few_lsoas_to_evaluate_is_refused():
         sample_adaptation_lsoas(lsoa, 0.5, seed=0)
 
 
+@pytest.mark.slow
 def test_zero_shot_is_partly_right_and_fine_tuning_helps(tmp_path):
     source = city_training_set(tmp_path / "source.h5", seed=1, old_signal=1.0)
     target = city_training_set(tmp_path / "target.h5", seed=2, old_signal=0.5, new_signal=1.0, offset=0.4)
