@@ -20,8 +20,11 @@ from .helpers import E2E_CITY, city_environment
 
 STOPPED_WITHIN_SECONDS = 30
 
+# The launcher restores SIGINT's default first: a test run started in the background of a shell inherits SIGINT
+# ignored, its children with it, and the daemon below would then outlive its first signal until the SIGKILL.
 LAUNCHER = """
 import json, signal, subprocess, time
+signal.signal(signal.SIGINT, signal.SIG_DFL)
 from sview_assets.util.reaper import release, watch_group, watch_process
 group = subprocess.Popen(["bash", "-c", "sleep 300 & sleep 300; wait"], start_new_session=True)
 daemon = subprocess.Popen(["sleep", "300"], start_new_session=True)
