@@ -20,11 +20,14 @@ from .helpers import E2E_CITY, city_environment
 
 STOPPED_WITHIN_SECONDS = 30
 
-# The launcher restores SIGINT's default first: a test run started in the background of a shell inherits SIGINT
-# ignored, its children with it, and the daemon below would then outlive its first signal until the SIGKILL.
+# The launcher restores the default of the two first signals, as a launcher started from a terminal has them:
+# ignored dispositions are inherited, and a test worker may carry them (SIGINT in a shell's background job,
+# SIGTERM after some earlier test in the same worker), so its children would outlive their first signal and
+# only the SIGKILL after the grace would be tested.
 LAUNCHER = """
 import json, signal, subprocess, time
 signal.signal(signal.SIGINT, signal.SIG_DFL)
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
 from sview_assets.util.reaper import release, watch_group, watch_process
 group = subprocess.Popen(["bash", "-c", "sleep 300 & sleep 300; wait"], start_new_session=True)
 daemon = subprocess.Popen(["sleep", "300"], start_new_session=True)
