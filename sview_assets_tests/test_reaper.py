@@ -20,10 +20,10 @@ from .helpers import E2E_CITY, city_environment
 
 STOPPED_WITHIN_SECONDS = 30
 
-# The launcher restores the default of the two first signals, as a launcher started from a terminal has them:
-# ignored dispositions are inherited, and a test worker may carry them (SIGINT in a shell's background job,
-# SIGTERM after some earlier test in the same worker), so its children would outlive their first signal and
-# only the SIGKILL after the grace would be tested.
+# The launcher restores the default of the two first signals, as a launcher started from a terminal has them.
+# Ignored dispositions are inherited, and a test worker started in a shell's background ignores SIGINT; after
+# an in-process Dagster run it ignores SIGTERM too (Dagster gives SIGTERM SIGINT's handler and leaves it so).
+# The launcher's children would then outlive their first signal, and only the SIGKILL after the grace be tested.
 LAUNCHER = """
 import json, signal, subprocess, time
 signal.signal(signal.SIGINT, signal.SIG_DFL)
