@@ -86,6 +86,7 @@ def grid_of_cells(columns: int, rows: int, size: float = 0.5) -> dict:
     )
 
 
+@pytest.mark.slow
 def test_fifty_thousand_areas_place_every_point_in_its_own(tmp_path):
     boundaries = read_area_boundaries(write(tmp_path, grid_of_cells(250, 200)))
     assert len(boundaries.codes) == 50_000

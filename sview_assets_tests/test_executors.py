@@ -10,7 +10,10 @@ from . import helpers
 
 @pytest.mark.parametrize(
     ("kind", "step_processes", "job"),
-    [("multiprocess", 2, helpers.labels_job_from_environment), ("in_process", 0, helpers.labels_job_again_from_environment)],
+    [
+        pytest.param("multiprocess", 2, helpers.labels_job_from_environment, marks=pytest.mark.slow),
+        ("in_process", 0, helpers.labels_job_again_from_environment),
+    ],
 )
 def test_the_labels_job_runs_its_steps_where_the_executor_says_and_evaluates_its_checks(tiny_city, tmp_path, monkeypatch, kind, step_processes, job):
     for key, value in {"SVIEW_DATA_ROOT": tiny_city.data_root, "SVIEW_CITY": tiny_city.city, EXECUTOR_ENV: kind}.items():
