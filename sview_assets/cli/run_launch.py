@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from sview_assets.defs.executors import EXECUTOR_ENV
+from sview_assets.defs.executors import EXECUTOR_ENV, LOCAL_EXECUTORS, executor_kind
 
 PARALLEL_RUNS_ENV = "SVIEW_PARALLEL_RUNS"
 DEFAULT_PARALLEL_RUNS = 4
@@ -112,7 +112,7 @@ def stage_job(*asset_keys: str) -> dg.JobDefinition:
 
 def runner_from_env(defs: dg.Definitions) -> InProcessRunner | EngineRunner:
     """In-process runs, or engine runs when ``$SVIEW_EXECUTOR`` names a distributed executor."""
-    if (os.environ.get(EXECUTOR_ENV) or "multiprocess") in ("multiprocess", "in_process"):
+    if executor_kind() in LOCAL_EXECUTORS:
         return InProcessRunner(defs.resolve_implicit_global_asset_job_def())
     if not os.environ.get("DAGSTER_HOME"):
         raise ValueError(

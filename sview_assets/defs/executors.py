@@ -21,11 +21,18 @@ from sview_assets.defs.names import TENSORFLOW_TAG_KEY
 GPU_NODE_SELECTOR_ENV = "SVIEW_K8S_GPU_NODE_SELECTOR"
 K8S_CONFIG_TAG = "dagster-k8s/config"
 TENSORFLOW_STEPS_AT_ONCE = 1
+LOCAL_EXECUTORS = ("multiprocess", "in_process")
+"""The executors whose steps all run on this machine, under the run's own process."""
+
+
+def executor_kind() -> str:
+    """The executor ``$SVIEW_EXECUTOR`` names, ``multiprocess`` when it is unset or empty."""
+    return os.environ.get(EXECUTOR_ENV) or "multiprocess"
 
 
 def executor_from_env() -> dg.ExecutorDefinition:
     """The executor ``$SVIEW_EXECUTOR`` names: ``multiprocess`` (default), ``in_process``, ``dask`` or ``k8s``."""
-    kind = os.environ.get(EXECUTOR_ENV) or "multiprocess"
+    kind = executor_kind()
     if kind == "in_process":
         # One process per run: each step saves the 5 to 8 s a step process takes to start on a 2-core host, and
         # TensorFlow is imported once per run; a step that kills the process fails the whole run (the watchdog says so).
